@@ -1,0 +1,1 @@
+"""Backends: one module per mode, each implementing ``concurry.core.backend.Backend``."""

@@ -1,0 +1,75 @@
+"""Validation of ``Worker.options(...)``, done once per worker so the call path never validates.
+
+Errors name the option, the value given and what is allowed. Values are coerced by pydantic
+(``blocking="true"`` becomes ``True``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+__all__ = ["MODES", "Mode", "MpContext", "WorkerOptions", "validate_options"]
+
+Mode = Literal["sync", "thread", "asyncio", "process", "ray"]
+MpContext = Literal["fork", "spawn", "forkserver"]
+
+MODES: tuple[str, ...] = ("sync", "thread", "asyncio", "process", "ray")
+
+# Options that only make sense for some modes; every other option applies to all of them.
+MODE_SPECIFIC: dict[str, tuple[str, ...]] = {
+    "mp_context": ("process",),
+    "num_cpus": ("ray",),
+    "num_gpus": ("ray",),
+    "resources": ("ray",),
+    "actor_options": ("ray",),
+}
+
+
+class WorkerOptions(BaseModel):
+    """The validated options of one ``options()`` call."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    mode: Mode = "sync"
+    blocking: bool = False
+    unwrap_futures: bool = True
+    mp_context: MpContext = "fork"
+    num_cpus: float = Field(default=1, ge=0)
+    num_gpus: float = Field(default=0, ge=0)
+    resources: Optional[dict[str, float]] = None
+    actor_options: Optional[dict[str, Any]] = None
+
+
+_ALLOWED = tuple(WorkerOptions.model_fields)
+
+
+def validate_options(owner: str, given: Mapping[str, Any]) -> WorkerOptions:
+    """Check ``given`` (the keywords of ``owner.options(...)``) and return the coerced options."""
+    unknown = sorted(set(given) - set(_ALLOWED))
+    if unknown:
+        name = unknown[0]
+        raise ValueError(
+            f"{owner}.options() got an unknown option {name}={given[name]!r}; "
+            f"allowed options are: {', '.join(_ALLOWED)}"
+        )
+    mode = given.get("mode", "sync")
+    if mode not in MODES:
+        raise ValueError(
+            f"{owner}.options() got mode={mode!r}; allowed modes are: {', '.join(repr(m) for m in MODES)}"
+        )
+    for name, modes in MODE_SPECIFIC.items():
+        if name in given and mode not in modes:
+            where = " or ".join(f"mode={m!r}" for m in modes)
+            raise ValueError(
+                f"{owner}.options() got {name}={given[name]!r}, which applies only to {where}, not mode={mode!r}"
+            )
+    try:
+        return WorkerOptions(**given)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = ".".join(str(part) for part in problem["loc"]) or "options"
+        raise ValueError(
+            f"{owner}.options() got an invalid value for {name}: {problem['input']!r} ({problem['msg']})"
+        ) from error

@@ -1,0 +1,170 @@
+"""Worker proxies: the object ``init()`` returns.
+
+A proxy is a morphic ``Typed`` model: its public configuration is immutable and its private state is
+type-checked on assignment. The methods users call are generated per worker class (``concurry.codegen``) and
+reach the backend through ``_submit``, a plain attribute placed in the instance ``__dict__``: reading a pydantic
+private attribute costs more than a whole thread hand-off, so the hot path never does.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
+
+from morphic import Typed
+from pydantic import PrivateAttr
+
+from concurry.core.backend import Backend, backend_class
+from concurry.core.errors import WorkerStoppedError
+from concurry.core.options import WorkerOptions
+from concurry.core.unwrap import unwrapping
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+__all__ = [
+    "AsyncioWorkerProxy",
+    "BaseWorkerProxy",
+    "ProcessWorkerProxy",
+    "RayWorkerProxy",
+    "SyncWorkerProxy",
+    "ThreadWorkerProxy",
+    "WorkerProxy",
+    "start_worker",
+]
+
+W = TypeVar("W")
+B = TypeVar("B")
+
+DEFAULT_STOP_TIMEOUT = 30.0
+
+
+class BaseWorkerProxy(Typed, Generic[W, B]):
+    """Configuration and lifecycle shared by every proxy. ``W`` is the worker class, ``B`` the blocking flag."""
+
+    worker_cls: type
+    blocking: bool = False
+    init_args: tuple[Any, ...] = ()
+    init_kwargs: dict[str, Any] = {}
+    mode: str = "sync"
+    unwrap_futures: bool = True
+
+    _stopped: bool = PrivateAttr(default=False)
+
+    # -- lifecycle ----------------------------------------------------------------------------------------------
+    def stop(self, timeout: Optional[float] = DEFAULT_STOP_TIMEOUT) -> None:
+        """Stop the worker: queued calls finish (or are cancelled once ``timeout`` passes). Idempotent."""
+        backend: Optional[Backend] = self.__dict__.get("_backend")
+        finalizer: Optional[weakref.finalize] = self.__dict__.get("_finalizer")
+        if finalizer is not None:
+            finalizer.detach()
+        if backend is not None:
+            backend.stop(timeout)
+        self._stopped = True
+
+    def __enter__(self) -> "BaseWorkerProxy[W, B]":
+        return self
+
+    def __exit__(
+        self,
+        exc_type: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional["TracebackType"],
+    ) -> None:
+        self.stop()
+
+    # -- presentation -------------------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        backend = self.__dict__.get("_backend")
+        state = "running" if backend is not None and backend.alive else "stopped"
+        flavor = "blocking" if self.blocking else "futures"
+        return f"<{type(self).__name__} of {self.worker_cls.__qualname__}: mode={self.mode!r}, {flavor}, {state}>"
+
+    __str__ = __repr__
+
+
+class WorkerProxy(BaseWorkerProxy[W, B]):
+    """Adds reading the worker's public attributes (``proxy.count``) through the proxy."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            return super().__getattr__(name)  # type: ignore[misc]
+        backend: Optional[Backend] = self.__dict__.get("_backend")
+        if backend is None:
+            raise AttributeError(name)
+        return backend.submit("_concurry_getattr", (name,), None).result()
+
+
+class SyncWorkerProxy(WorkerProxy[W, B]):
+    """Runs calls in the caller's thread; results are ready when the call returns."""
+
+
+class ThreadWorkerProxy(WorkerProxy[W, B]):
+    """Runs calls in one dedicated thread per worker."""
+
+
+class AsyncioWorkerProxy(WorkerProxy[W, B]):
+    """Runs async methods concurrently on an event-loop thread and sync methods on a dedicated thread."""
+
+
+class ProcessWorkerProxy(WorkerProxy[W, B]):
+    """Runs calls in one child process per worker."""
+
+    mp_context: str = "fork"
+
+
+class RayWorkerProxy(WorkerProxy[W, B]):
+    """Runs calls on a Ray actor."""
+
+    num_cpus: float = 1
+    num_gpus: float = 0
+    resources: Optional[dict[str, float]] = None
+
+
+PROXY_BASES: dict[str, type[WorkerProxy[Any, Any]]] = {
+    "sync": SyncWorkerProxy,
+    "thread": ThreadWorkerProxy,
+    "asyncio": AsyncioWorkerProxy,
+    "process": ProcessWorkerProxy,
+    "ray": RayWorkerProxy,
+}
+
+
+def _mode_fields(options: WorkerOptions) -> dict[str, Any]:
+    if options.mode == "process":
+        return {"mp_context": options.mp_context}
+    if options.mode == "ray":
+        return {"num_cpus": options.num_cpus, "num_gpus": options.num_gpus, "resources": options.resources}
+    return {}
+
+
+def start_worker(
+    worker_cls: type, options: WorkerOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> WorkerProxy[Any, Any]:
+    """Create the proxy and its backend, start the worker, and wire the hot path."""
+    from concurry.codegen.runtime import proxy_class
+    from concurry.codegen.spec import spec_of
+
+    spec = spec_of(worker_cls)
+    cls = proxy_class(spec, options.mode, options.blocking)
+    proxy = cls(
+        worker_cls=worker_cls,
+        blocking=options.blocking,
+        init_args=args,
+        init_kwargs=kwargs,
+        mode=options.mode,
+        unwrap_futures=options.unwrap_futures,
+        **_mode_fields(options),
+    )
+    backend = backend_class(options.mode)(spec, args, kwargs, options)
+    backend.start()
+    submit = backend.submit
+    object.__setattr__(proxy, "_backend", backend)
+    object.__setattr__(proxy, "_submit", unwrapping(submit) if options.unwrap_futures else submit)
+    object.__setattr__(proxy, "_finalizer", weakref.finalize(proxy, backend.stop, DEFAULT_STOP_TIMEOUT))
+    return proxy
+
+
+def stopped_error(worker_name: str) -> WorkerStoppedError:
+    return WorkerStoppedError(f"worker {worker_name} is stopped; create a new one with .options(...).init(...)")
+

@@ -1,0 +1,129 @@
+"""The user-facing worker API: ``Worker``, ``@worker``, ``options()`` and ``init()``.
+
+Typing: ``options`` captures the worker's ``__init__`` with a ParamSpec by annotating ``cls`` as a callable and
+keys its overloads on the literal ``blocking``; ``WorkerBuilder.init`` then checks the init arguments and
+returns ``WorkerProxy[W, Literal[True]]`` or ``WorkerProxy[W, Literal[False]]``.
+
+This module stays free of pydantic/morphic imports at import time: a child process that unpickles a worker
+class imports it, and should not pay for the proxy machinery.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, Optional, TypeVar, overload
+
+from typing_extensions import ParamSpec
+
+if TYPE_CHECKING:
+    from concurry.core.options import Mode, MpContext, WorkerOptions
+    from concurry.core.proxy import WorkerProxy
+
+__all__ = ["Worker", "WorkerBuilder", "worker"]
+
+P = ParamSpec("P")
+W = TypeVar("W")
+B = TypeVar("B", bound=bool)
+T = TypeVar("T")
+
+
+class WorkerBuilder(Generic[P, W, B]):
+    """The validated options of a worker class; ``init(...)`` starts a worker with them."""
+
+    __slots__ = ("worker_cls", "options")
+
+    def __init__(self, worker_cls: type, options: WorkerOptions) -> None:
+        self.worker_cls = worker_cls
+        self.options = options
+
+    def init(self, *args: P.args, **kwargs: P.kwargs) -> WorkerProxy[W, B]:
+        """Start the worker with ``worker_cls(*args, **kwargs)`` and return its proxy."""
+        from concurry.core.proxy import start_worker
+
+        return start_worker(self.worker_cls, self.options, args, dict(kwargs))
+
+    def __repr__(self) -> str:
+        given = ", ".join(f"{k}={v!r}" for k, v in self.options.model_dump(exclude_defaults=True).items())
+        return f"{self.worker_cls.__qualname__}.options({given})"
+
+
+class Worker:
+    """Base class of workers: subclass it, then ``MyWorker.options(mode=...).init(...)``.
+
+    ``Worker`` adds no state and no ``__init__``, so any constructor signature works, as do pydantic
+    ``BaseModel`` and morphic ``Typed`` subclasses.
+    """
+
+    __slots__ = ()
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Mode = ...,
+        blocking: Literal[True],
+        unwrap_futures: bool = ...,
+        mp_context: MpContext = ...,
+        num_cpus: float = ...,
+        num_gpus: float = ...,
+        resources: Optional[dict[str, float]] = ...,
+        actor_options: Optional[dict[str, Any]] = ...,
+    ) -> WorkerBuilder[P, W, Literal[True]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Mode = ...,
+        blocking: Literal[False] = ...,
+        unwrap_futures: bool = ...,
+        mp_context: MpContext = ...,
+        num_cpus: float = ...,
+        num_gpus: float = ...,
+        resources: Optional[dict[str, float]] = ...,
+        actor_options: Optional[dict[str, Any]] = ...,
+    ) -> WorkerBuilder[P, W, Literal[False]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Mode = ...,
+        blocking: bool,
+        unwrap_futures: bool = ...,
+        mp_context: MpContext = ...,
+        num_cpus: float = ...,
+        num_gpus: float = ...,
+        resources: Optional[dict[str, float]] = ...,
+        actor_options: Optional[dict[str, Any]] = ...,
+    ) -> WorkerBuilder[P, W, bool]: ...
+
+    @classmethod
+    def options(cls, **options: Any) -> WorkerBuilder[Any, Any, Any]:
+        """Validate the options once and return a builder; see ``WorkerOptions`` for what each means."""
+        from concurry.codegen.runtime import proxy_class
+        from concurry.codegen.spec import spec_of
+        from concurry.core.options import validate_options
+
+        validated = validate_options(cls.__qualname__, options)
+        proxy_class(spec_of(cls), validated.mode, validated.blocking)  # reject bad classes before any start
+        return WorkerBuilder(cls, validated)
+
+    def _concurry_getattr(self, name: str) -> Any:
+        """Read a public attribute for ``proxy.<name>``; methods are reached as proxy methods instead."""
+        value = getattr(self, name)
+        if callable(value) and hasattr(value, "__self__") and getattr(value, "__self__") is self:
+            raise AttributeError(
+                f"{type(self).__qualname__}.{name} is not a public method of the worker, so the proxy has no {name!r}"
+            )
+        return value
+
+
+def worker(cls: type[T]) -> type[T]:
+    """Class decorator: make ``cls`` a ``Worker`` without changing its code."""
+    if isinstance(cls, type) and issubclass(cls, Worker):
+        return cls
+    namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+    return type(cls.__name__, (cls, Worker), namespace)
