@@ -10,22 +10,12 @@ from typing import Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from concurry.core.option_modes import MODE_SPECIFIC, MODES
+
 __all__ = ["MODES", "Mode", "MpContext", "WorkerOptions", "validate_options"]
 
 Mode = Literal["sync", "thread", "asyncio", "process", "ray"]
 MpContext = Literal["fork", "spawn", "forkserver"]
-
-MODES: tuple[str, ...] = ("sync", "thread", "asyncio", "process", "ray")
-
-# Options that only make sense for some modes; every other option applies to all of them.
-MODE_SPECIFIC: dict[str, tuple[str, ...]] = {
-    "mp_context": ("process",),
-    "num_cpus": ("ray",),
-    "num_gpus": ("ray",),
-    "resources": ("ray",),
-    "actor_options": ("ray",),
-}
-
 
 class WorkerOptions(BaseModel):
     """The validated options of one ``options()`` call."""

@@ -138,6 +138,18 @@ def _mode_fields(options: WorkerOptions) -> dict[str, Any]:
     return {}
 
 
+def _hot_path_submit(backend: Backend, unwrap_futures: bool) -> Any:
+    """What generated methods call: the backend's ``submit``, behind future unwrapping unless disabled.
+
+    A backend with its own unwrapping policy (Ray passes its futures as object references) provides
+    ``submit_unwrapping``.
+    """
+    if not unwrap_futures:
+        return backend.submit
+    own = getattr(backend, "submit_unwrapping", None)
+    return own if own is not None else unwrapping(backend.submit)
+
+
 def start_worker(
     worker_cls: type, options: WorkerOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> WorkerProxy[Any, Any]:
@@ -158,9 +170,8 @@ def start_worker(
     )
     backend = backend_class(options.mode)(spec, args, kwargs, options)
     backend.start()
-    submit = backend.submit
     object.__setattr__(proxy, "_backend", backend)
-    object.__setattr__(proxy, "_submit", unwrapping(submit) if options.unwrap_futures else submit)
+    object.__setattr__(proxy, "_submit", _hot_path_submit(backend, options.unwrap_futures))
     object.__setattr__(proxy, "_finalizer", weakref.finalize(proxy, backend.stop, DEFAULT_STOP_TIMEOUT))
     return proxy
 

@@ -1,0 +1,24 @@
+"""Which modes exist and which options apply to only some of them.
+
+Dependency-free on purpose: the runtime validation (``options.py``) and the mypy plugin both read it.
+"""
+
+from __future__ import annotations
+
+__all__ = ["MODES", "MODE_SPECIFIC", "modes_of"]
+
+MODES: tuple[str, ...] = ("sync", "thread", "asyncio", "process", "ray")
+
+# Options that only make sense for some modes; every other option applies to all of them.
+MODE_SPECIFIC: dict[str, tuple[str, ...]] = {
+    "mp_context": ("process",),
+    "num_cpus": ("ray",),
+    "num_gpus": ("ray",),
+    "resources": ("ray",),
+    "actor_options": ("ray",),
+}
+
+
+def modes_of(option: str) -> tuple[str, ...]:
+    """The modes ``option`` applies to."""
+    return MODE_SPECIFIC.get(option, MODES)
