@@ -17,7 +17,7 @@ from concurry.core.future import ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 
-__all__ = ["ThreadBackend", "serve_calls"]
+__all__ = ["Call", "ThreadBackend", "run_calls", "serve_calls", "stop_thread"]
 
 Call = tuple[ConcurrentFuture[Any], str, tuple[Any, ...], Optional[dict[str, Any]]]
 
@@ -87,12 +87,18 @@ def serve_calls(
     queue: SimpleQueue[Optional[Call]], spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: dict[str, Any]
 ) -> None:
     """The worker thread: build the instance, then run calls in order until the sentinel."""
-    init_error: Optional[BaseException] = None
     try:
         methods = bind_methods(spec.cls(*init_args, **init_kwargs), spec)
     except BaseException as error:  # reported through the futures of the calls that follow
-        init_error = error
-        methods = {}
+        run_calls(queue, {}, error)
+    else:
+        run_calls(queue, methods, None)
+
+
+def run_calls(
+    queue: SimpleQueue[Optional[Call]], methods: dict[str, Any], init_error: Optional[BaseException]
+) -> None:
+    """Run queued calls in order until the ``None`` sentinel; with ``init_error``, fail each call with it."""
     runner = CoroutineRunner()
     get = queue.get
     try:
