@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from queue import Empty, SimpleQueue
-from typing import Any, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
 from concurry.codegen.spec import WorkerSpec
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
@@ -96,9 +96,16 @@ def serve_calls(
 
 
 def run_calls(
-    queue: SimpleQueue[Optional[Call]], methods: dict[str, Any], init_error: Optional[BaseException]
+    queue: SimpleQueue[Optional[Call]],
+    methods: dict[str, Any],
+    init_error: Optional[BaseException],
+    hand_off: Optional[Callable[[ConcurrentFuture[Any], CoroutineType[Any, Any, Any]], None]] = None,
 ) -> None:
-    """Run queued calls in order until the ``None`` sentinel; with ``init_error``, fail each call with it."""
+    """Run queued calls in order until the ``None`` sentinel; with ``init_error``, fail each call with it.
+
+    With ``hand_off``, a coroutine returned by a call is passed on with the call's future instead of being run
+    here, so a backend with an event loop of its own can run it without blocking this thread.
+    """
     runner = CoroutineRunner()
     get = queue.get
     try:
@@ -116,6 +123,10 @@ def run_calls(
             try:
                 result = methods[method](*args, **kwargs) if kwargs else methods[method](*args)
                 if type(result) is CoroutineType:
+                    if hand_off is not None:
+                        hand_off(future, result)  # whoever took the coroutine completes the future
+                        del future, args, kwargs, result
+                        continue
                     result = runner.run(result)
             except BaseException as error:
                 future.set_exception(error)
