@@ -11,8 +11,13 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
 
-from morphic import Typed
 from pydantic import PrivateAttr
+from typing_extensions import Self
+
+if TYPE_CHECKING:  # morphic ships no type information; checkers see the pydantic model it is built on
+    from pydantic import BaseModel as Typed
+else:
+    from morphic import Typed
 
 from concurry.core.backend import Backend, backend_class
 from concurry.core.errors import WorkerStoppedError
@@ -62,7 +67,7 @@ class BaseWorkerProxy(Typed, Generic[W, B]):
             backend.stop(timeout)
         self._stopped = True
 
-    def __enter__(self) -> "BaseWorkerProxy[W, B]":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(

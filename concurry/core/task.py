@@ -8,18 +8,79 @@ and yields results lazily in input order, like ``Executor.map``.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Iterator, Optional
+from typing import TYPE_CHECKING, Any, Callable, Coroutine, Iterable, Iterator, Literal, Optional, TypeVar, overload
+
+from typing_extensions import ParamSpec
 
 from concurry.core.future import Future
 from concurry.core.worker import Worker
 
-__all__ = ["TaskProxyMixin", "TaskWorker"]
+if TYPE_CHECKING:
+    from concurry.core.proxy import BaseWorkerProxy
+
+P = ParamSpec("P")
+R = TypeVar("R")
+T1 = TypeVar("T1")
+T2 = TypeVar("T2")
+B = TypeVar("B", bound=bool)
+
+__all__ = ["TaskProxyMixin", "TaskWorker", "TaskWorkerProxy"]
 
 
 class TaskProxyMixin:
     """Proxy-side methods of ``TaskWorker``."""
 
     _submit: Callable[[str, tuple[Any, ...], Optional[dict[str, Any]]], Future[Any]]
+
+    # Async functions first: their coroutine is run to completion, so the result is what they return.
+    @overload
+    def map(
+        self, fn: Callable[[T1], Coroutine[Any, Any, R]], it1: Iterable[T1], /, *, timeout: Optional[float] = None
+    ) -> Iterator[R]: ...
+
+    @overload
+    def map(self, fn: Callable[[T1], R], it1: Iterable[T1], /, *, timeout: Optional[float] = None) -> Iterator[R]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[[T1, T2], Coroutine[Any, Any, R]],
+        it1: Iterable[T1],
+        it2: Iterable[T2],
+        /,
+        *,
+        timeout: Optional[float] = None,
+    ) -> Iterator[R]: ...
+
+    @overload
+    def map(
+        self, fn: Callable[[T1, T2], R], it1: Iterable[T1], it2: Iterable[T2], /, *, timeout: Optional[float] = None
+    ) -> Iterator[R]: ...
+
+    # Three or more iterables: the result type is kept, the arguments are not checked against ``fn``.
+    @overload
+    def map(
+        self,
+        fn: Callable[..., Coroutine[Any, Any, R]],
+        it1: Iterable[Any],
+        it2: Iterable[Any],
+        it3: Iterable[Any],
+        /,
+        *iterables: Iterable[Any],
+        timeout: Optional[float] = None,
+    ) -> Iterator[R]: ...
+
+    @overload
+    def map(
+        self,
+        fn: Callable[..., R],
+        it1: Iterable[Any],
+        it2: Iterable[Any],
+        it3: Iterable[Any],
+        /,
+        *iterables: Iterable[Any],
+        timeout: Optional[float] = None,
+    ) -> Iterator[R]: ...
 
     def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: Optional[float] = None) -> Iterator[Any]:
         """Run ``fn`` over the zipped iterables; results come in input order, each waited for lazily."""
@@ -50,3 +111,104 @@ class TaskWorker(Worker):
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run ``fn(*args, **kwargs)`` in the worker."""
         return fn(*args, **kwargs)
+
+
+if TYPE_CHECKING:
+
+    class TaskWorkerProxy(TaskProxyMixin, BaseWorkerProxy[TaskWorker, B]):
+        """What ``TaskWorker.options(...).init()`` gives type checkers; the runtime proxy is generated as usual.
+
+        ``submit`` checks the arguments against ``fn`` and gives ``Future[R]``, or ``R`` in blocking mode; an async
+        ``fn`` gives its awaited result. The fixed-arity overloads come first so checkers infer a lambda's
+        parameters from the arguments (``submit(lambda x: x * 2, 3)``).
+        """
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[True]], fn: Callable[[T1], Coroutine[Any, Any, R]], a1: T1, /
+        ) -> R: ...
+
+        @overload
+        def submit(self: TaskWorkerProxy[Literal[True]], fn: Callable[[T1], R], a1: T1, /) -> R: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[True]], fn: Callable[[T1, T2], Coroutine[Any, Any, R]], a1: T1, a2: T2, /
+        ) -> R: ...
+
+        @overload
+        def submit(self: TaskWorkerProxy[Literal[True]], fn: Callable[[T1, T2], R], a1: T1, a2: T2, /) -> R: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[True]],
+            fn: Callable[P, Coroutine[Any, Any, R]],
+            /,
+            *args: P.args,
+            **kwargs: P.kwargs,
+        ) -> R: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[True]], fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+        ) -> R: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[False]], fn: Callable[[T1], Coroutine[Any, Any, R]], a1: T1, /
+        ) -> Future[R]: ...
+
+        @overload
+        def submit(self: TaskWorkerProxy[Literal[False]], fn: Callable[[T1], R], a1: T1, /) -> Future[R]: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[False]], fn: Callable[[T1, T2], Coroutine[Any, Any, R]], a1: T1, a2: T2, /
+        ) -> Future[R]: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[False]], fn: Callable[[T1, T2], R], a1: T1, a2: T2, /
+        ) -> Future[R]: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[False]],
+            fn: Callable[P, Coroutine[Any, Any, R]],
+            /,
+            *args: P.args,
+            **kwargs: P.kwargs,
+        ) -> Future[R]: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[Literal[False]], fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+        ) -> Future[R]: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[bool], fn: Callable[[T1], Coroutine[Any, Any, R]], a1: T1, /
+        ) -> Future[R] | R: ...
+
+        @overload
+        def submit(self: TaskWorkerProxy[bool], fn: Callable[[T1], R], a1: T1, /) -> Future[R] | R: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[bool], fn: Callable[[T1, T2], Coroutine[Any, Any, R]], a1: T1, a2: T2, /
+        ) -> Future[R] | R: ...
+
+        @overload
+        def submit(self: TaskWorkerProxy[bool], fn: Callable[[T1, T2], R], a1: T1, a2: T2, /) -> Future[R] | R: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[bool], fn: Callable[P, Coroutine[Any, Any, R]], /, *args: P.args, **kwargs: P.kwargs
+        ) -> Future[R] | R: ...
+
+        @overload
+        def submit(
+            self: TaskWorkerProxy[bool], fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs
+        ) -> Future[R] | R: ...
+
+        def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any: ...

@@ -1,8 +1,9 @@
 """The user-facing worker API: ``Worker``, ``@worker``, ``options()`` and ``init()``.
 
 Typing: ``options`` captures the worker's ``__init__`` with a ParamSpec by annotating ``cls`` as a callable and
-keys its overloads on the literal ``blocking``; ``WorkerBuilder.init`` then checks the init arguments and
-returns ``WorkerProxy[W, Literal[True]]`` or ``WorkerProxy[W, Literal[False]]``.
+keys its overloads on the literal ``mode`` and ``blocking``; ``WorkerBuilder.init`` then checks the init arguments
+and returns ``WorkerProxy[W, Literal[True]]`` or ``WorkerProxy[W, Literal[False]]`` (``TaskWorkerProxy[B]`` for
+``TaskWorker``, whose ``submit`` and ``map`` are typed by the library itself).
 
 This module stays free of pydantic/morphic imports at import time: a child process that unpickles a worker
 class imports it, and should not pay for the proxy machinery.
@@ -15,8 +16,9 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, Optional, Typ
 from typing_extensions import ParamSpec
 
 if TYPE_CHECKING:
-    from concurry.core.options import Mode, MpContext, WorkerOptions
+    from concurry.core.options import MpContext, WorkerOptions
     from concurry.core.proxy import WorkerProxy
+    from concurry.core.task import TaskWorker, TaskWorkerProxy
 
 __all__ = ["Worker", "WorkerBuilder", "worker"]
 
@@ -35,7 +37,13 @@ class WorkerBuilder(Generic[P, W, B]):
         self.worker_cls = worker_cls
         self.options = options
 
-    def init(self, *args: P.args, **kwargs: P.kwargs) -> WorkerProxy[W, B]:
+    @overload
+    def init(self: WorkerBuilder[P, TaskWorker, B], *args: P.args, **kwargs: P.kwargs) -> TaskWorkerProxy[B]: ...
+
+    @overload
+    def init(self, *args: P.args, **kwargs: P.kwargs) -> WorkerProxy[W, B]: ...
+
+    def init(self, *args: Any, **kwargs: Any) -> Any:
         """Start the worker with ``worker_cls(*args, **kwargs)`` and return its proxy."""
         from concurry.core.proxy import start_worker
 
@@ -55,15 +63,145 @@ class Worker:
 
     __slots__ = ()
 
+    # One overload per (mode, blocking): each mode accepts only the options that apply to it
+    # (option_modes.MODE_SPECIFIC), so a misplaced option is a type error, and `blocking` decides the proxy's
+    # method results. A new option goes into every overload of the modes it applies to.
+    # mode='sync' (the default)
     @overload
     @classmethod
     def options(
         cls: Callable[P, W],
         *,
-        mode: Mode = ...,
+        mode: Literal["sync"] = ...,
+        blocking: Literal[True],
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, Literal[True]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["sync"] = ...,
+        blocking: Literal[False] = ...,
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, Literal[False]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["sync"] = ...,
+        blocking: bool,
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, bool]: ...
+
+    # mode='thread'
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["thread"],
+        blocking: Literal[True],
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, Literal[True]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["thread"],
+        blocking: Literal[False] = ...,
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, Literal[False]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["thread"],
+        blocking: bool,
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, bool]: ...
+
+    # mode='asyncio'
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["asyncio"],
+        blocking: Literal[True],
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, Literal[True]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["asyncio"],
+        blocking: Literal[False] = ...,
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, Literal[False]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["asyncio"],
+        blocking: bool,
+        unwrap_futures: bool = ...,
+    ) -> WorkerBuilder[P, W, bool]: ...
+
+    # mode='process'
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["process"],
         blocking: Literal[True],
         unwrap_futures: bool = ...,
         mp_context: MpContext = ...,
+    ) -> WorkerBuilder[P, W, Literal[True]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["process"],
+        blocking: Literal[False] = ...,
+        unwrap_futures: bool = ...,
+        mp_context: MpContext = ...,
+    ) -> WorkerBuilder[P, W, Literal[False]]: ...
+
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["process"],
+        blocking: bool,
+        unwrap_futures: bool = ...,
+        mp_context: MpContext = ...,
+    ) -> WorkerBuilder[P, W, bool]: ...
+
+    # mode='ray'
+    @overload
+    @classmethod
+    def options(
+        cls: Callable[P, W],
+        *,
+        mode: Literal["ray"],
+        blocking: Literal[True],
+        unwrap_futures: bool = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
@@ -75,10 +213,9 @@ class Worker:
     def options(
         cls: Callable[P, W],
         *,
-        mode: Mode = ...,
+        mode: Literal["ray"],
         blocking: Literal[False] = ...,
         unwrap_futures: bool = ...,
-        mp_context: MpContext = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
@@ -90,10 +227,9 @@ class Worker:
     def options(
         cls: Callable[P, W],
         *,
-        mode: Mode = ...,
+        mode: Literal["ray"],
         blocking: bool,
         unwrap_futures: bool = ...,
-        mp_context: MpContext = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
