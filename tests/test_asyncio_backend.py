@@ -515,12 +515,15 @@ class SelfStopping(Worker):
         return "stopped from the sync thread"
 
 
-@pytest.mark.parametrize("method", ["stop_from_loop", "stop_from_sync_thread"])
-def test_stop_from_inside_the_worker_does_not_deadlock(method: str) -> None:
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [("stop_from_loop", "stopped from the loop"), ("stop_from_sync_thread", "stopped from the sync thread")],
+)
+def test_stop_from_inside_the_worker_does_not_deadlock(method: str, expected: str) -> None:
     worker = SelfStopping.options(mode="asyncio").init()
     threads = worker_threads()
     future = getattr(worker, method)(worker)
-    assert future.result(WAIT) == f"stopped from the {method.split('_from_')[1].replace('_', ' ')}"
+    assert future.result(WAIT) == expected
     with pytest.raises(WorkerStoppedError):
         worker.stop_from_loop(worker)
     deadline = time.monotonic() + WAIT

@@ -38,6 +38,8 @@ STOP_GRACE = 1.0
 
 
 class AsyncioBackend:
+    """Runs one worker on two threads of its own: an event loop for async methods, a thread for the rest."""
+
     __slots__ = (
         "_spec",
         "_name",
@@ -106,7 +108,6 @@ class AsyncioBackend:
             self._loop_thread.join()
             raise
         self._methods = bind_methods(instance, self._spec)
-        del instance
         self._sync_thread = threading.Thread(
             target=run_calls,
             args=(self._queue, self._methods, None, self._hand_off),
@@ -161,6 +162,7 @@ class AsyncioBackend:
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         self._call_soon(self._begin_settling, remaining)
         assert self._loop_thread is not None
+        # The loop takes up to ``remaining`` to settle, then up to STOP_GRACE to unwind what it had to cancel.
         self._loop_thread.join(None if remaining is None else remaining + 2 * STOP_GRACE)
 
     def _send(self, call: LoopCall) -> None:
