@@ -239,7 +239,7 @@ class _ModuleStub:
         spec = spec_of(cls)
         params = [getattr(p, "__name__") for p in getattr(cls, "__parameters__", ())]
         worker_type = cls.__name__ + (f"[{', '.join(params)}]" if params else "")
-        methods = [self._method(cls, spec, m.name, future) for m in spec.methods]
+        methods = [self._method(cls, m.name, stub_tree, future) for m in spec.methods]
         mixin = ""
         if spec.proxy_mixin is not None:
             mixin = self.imports.name(spec.proxy_mixin.__module__, spec.proxy_mixin.__qualname__) + ", "
@@ -311,11 +311,15 @@ class _ModuleStub:
 
     # -- members -----------------------------------------------------------------------------------------------
 
-    def _method(self, cls: type, spec: WorkerSpec, name: str, future: str) -> dict[str, Any]:
+    def _method(self, cls: type, name: str, stub_tree: ast.Module, future: str) -> dict[str, Any]:
+        """A method's signatures as the proxy offers them; a method of this module is read from its stub (whose
+        names resolve in the stub), an inherited one from its own module's source, names qualified by it."""
         owner = next(k for k in cls.__mro__ if name in vars(k))
-        defs = _function_defs(owner, name)
         rename: dict[str, str] = {}
-        if owner.__module__ != self.module.__name__:
+        if owner.__module__ == self.module.__name__ and owner.__qualname__ == owner.__name__:
+            defs = _function_defs(stub_tree, owner.__name__, name)
+        else:
+            defs = _source_function_defs(owner, name)
             alias = self.imports.module(owner.__module__)
             rename = {n: f"{alias}.{n}" for d in defs for n in _free_names(d)}
         any_type = self.imports.name("typing", "Any")
@@ -372,7 +376,7 @@ def _resolve_base(cls: type, text: str) -> type:
 
 
 def _stubgen(module: str, path: Path) -> str:
-    """mypy's stub of the module from its parse tree, with ``self.x = param`` attributes typed as the param."""
+    """mypy's stub of the module from its parse tree, completed where a checker needs more (see below)."""
     from mypy.stubgen import ASTStubGenerator, Options, StubSource, mypy_options, parse_source_file
 
     options = mypy_options(Options(
@@ -385,52 +389,57 @@ def _stubgen(module: str, path: Path) -> str:
     assert source.ast is not None
     generator = ASTStubGenerator(None, include_private=True, analyzed=False, export_less=False)
     source.ast.accept(generator)
-    return _type_init_attributes(generator.output(), _module_tree(path))
+    return _complete_classes(generator.output(), _module_tree(path))
 
 
-def _type_init_attributes(stub: str, source: ast.Module) -> str:
-    """stubgen leaves ``self.x = x`` attributes ``Incomplete``; the annotated ``__init__`` parameter knows better."""
-    known: dict[tuple[str, str], str] = {}
+def _complete_classes(stub: str, source: ast.Module) -> str:
+    """Two things stubgen leaves out of a class that a checker needs.
+
+    - A class attribute with a value keeps ``= ...``: for a pydantic model it is a field with a default, which
+      ``init`` may omit.
+    - ``self.x = x`` in ``__init__`` types ``x`` as the ``__init__`` parameter (stubgen says ``Incomplete``).
+    """
+    defaults: set[tuple[str, str]] = set()
+    from_params: dict[tuple[str, str], str] = {}
     for node in source.body:
         if not isinstance(node, ast.ClassDef):
             continue
-        for init in node.body:
-            if not isinstance(init, ast.FunctionDef) or init.name != "__init__":
-                continue
-            params = {a.arg: a.annotation for a in [*init.args.posonlyargs, *init.args.args, *init.args.kwonlyargs]}
-            for statement in ast.walk(init):
-                if not (isinstance(statement, ast.Assign) and len(statement.targets) == 1):
-                    continue
-                target, value = statement.targets[0], statement.value
-                if (
-                    isinstance(target, ast.Attribute)
-                    and isinstance(target.value, ast.Name)
-                    and target.value.id == "self"
-                    and isinstance(value, ast.Name)
-                    and params.get(value.id) is not None
-                ):
-                    annotation = params[value.id]
-                    assert annotation is not None
-                    known.setdefault((node.name, target.attr), _annotation_text(annotation))
-    if not known:
-        return stub
+        for statement in node.body:
+            if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name) and statement.value:
+                defaults.add((node.name, statement.target.id))
+            if isinstance(statement, ast.FunctionDef) and statement.name == "__init__":
+                for assign in ast.walk(statement):
+                    if (
+                        isinstance(assign, ast.Assign)
+                        and len(assign.targets) == 1
+                        and isinstance(assign.targets[0], ast.Attribute)
+                        and isinstance(assign.targets[0].value, ast.Name)
+                        and assign.targets[0].value.id == "self"
+                        and isinstance(assign.value, ast.Name)
+                    ):
+                        from_params.setdefault((node.name, assign.targets[0].attr), assign.value.id)
     lines = stub.splitlines()
-    tree = ast.parse(stub)
-    for node in tree.body:
+    for node in ast.parse(stub).body:
         if not isinstance(node, ast.ClassDef):
             continue
+        init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
+        params = {a.arg: a.annotation for a in _all_args(init.args)} if init is not None else {}
         for statement in node.body:
-            if (
-                isinstance(statement, ast.AnnAssign)
-                and isinstance(statement.target, ast.Name)
-                and ast.unparse(statement.annotation) == "Incomplete"
-                and (node.name, statement.target.id) in known
-            ):
-                index = statement.lineno - 1
-                indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
-                lines[index] = f"{indent}{statement.target.id}: {known[(node.name, statement.target.id)]}"
+            if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
+                continue
+            key = (node.name, statement.target.id)
+            index = statement.lineno - 1
+            indent = lines[index][: len(lines[index]) - len(lines[index].lstrip())]
+            annotation = ast.unparse(statement.annotation)
+            param = params.get(from_params.get(key, ""))
+            if annotation == "Incomplete" and param is not None:
+                annotation = ast.unparse(param)
+            value = " = ..." if key in defaults and statement.value is None else ""
+            if statement.value is not None:
+                value = " = " + ast.unparse(statement.value)
+            lines[index] = f"{indent}{statement.target.id}: {annotation}{value}"
     text = "\n".join(lines) + "\n"
-    if "Incomplete" not in text.replace("from _typeshed import Incomplete", ""):
+    if "Incomplete" not in text.replace("from _typeshed import Incomplete\n", ""):
         text = text.replace("from _typeshed import Incomplete\n", "")
     return text
 
@@ -440,16 +449,20 @@ def _module_tree(path: Path) -> ast.Module:
     return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
 
 
-def _function_defs(owner: type, name: str) -> list[FunctionNode]:
-    """The definitions of ``owner.name`` in its source: the overloads if there are any, else the function."""
+def _source_function_defs(owner: type, name: str) -> list[FunctionNode]:
     try:
         source_file = inspect.getsourcefile(owner)
     except TypeError:
         return []
     if source_file is None:
         return []
-    node: Optional[ast.AST] = _module_tree(Path(source_file))
-    for part in owner.__qualname__.split("."):
+    return _function_defs(_module_tree(Path(source_file)), owner.__qualname__, name)
+
+
+def _function_defs(tree: ast.Module, qualname: str, name: str) -> list[FunctionNode]:
+    """The definitions of ``qualname.name`` in a module: the overloads if there are any, else the function."""
+    node: Optional[ast.AST] = tree
+    for part in qualname.split("."):
         body = getattr(node, "body", [])
         node = next((n for n in body if isinstance(n, ast.ClassDef) and n.name == part), None)
         if node is None:
