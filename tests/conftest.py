@@ -11,7 +11,7 @@ from concurry import WorkerBuilder
 
 
 @pytest.fixture
-def stop_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list["weakref.ReferenceType[Any]"]]:
+def stop_workers() -> Iterator[list["weakref.ReferenceType[Any]"]]:
     """Stop every worker the test started with ``.options(...).init(...)``, even when the test fails midway.
 
     Only weak references are kept, so a test may still drop a proxy and watch it being reclaimed.
@@ -24,10 +24,12 @@ def stop_workers(monkeypatch: pytest.MonkeyPatch) -> Iterator[list["weakref.Refe
         started.append(weakref.ref(proxy))
         return proxy
 
-    monkeypatch.setattr(WorkerBuilder, "init", tracking_init)
-    yield started
-    monkeypatch.undo()
-    for ref in reversed(started):
-        proxy = ref()
-        if proxy is not None:
-            proxy.stop(timeout=5)
+    WorkerBuilder.init = tracking_init  # type: ignore[method-assign]
+    try:
+        yield started
+    finally:
+        WorkerBuilder.init = original_init  # type: ignore[method-assign]
+        for ref in reversed(started):
+            proxy = ref()
+            if proxy is not None:
+                proxy.stop(timeout=5)

@@ -898,3 +898,10 @@ def test_process_mode_unpicklable_argument_fails_that_call_only() -> None:
         assert "pickle" in str(future_or_error).lower() or "lock" in str(future_or_error).lower()
     assert worker.echo(5).result(timeout=30) == 5  # the worker survives
     worker.stop()
+
+
+def test_the_cleanup_fixture_sees_every_started_worker(stop_workers: list[Any]) -> None:
+    first = Busy.options(mode="thread").init()
+    second = TaskWorker.options(mode="sync", blocking=True).init()
+    assert stop_workers[-2]() is first
+    assert stop_workers[-1]() is second
