@@ -170,7 +170,7 @@ def proxy_attribute(name: str, ctx: AttributeContext) -> Type:
     node = owner.names[name] if owner is not None else None
     if owner is None or node is None or not _is_exposed(name, owner, node, worker.type):
         ctx.api.fail(
-            f'"{label}" has no public method or attribute "{name}" for its proxy to call', ctx.context, code=ATTR_DEFINED
+            f'Worker "{label}" has no public method or attribute "{name}"', ctx.context, code=ATTR_DEFINED
         )
         return AnyType(TypeOfAny.from_error)
 
