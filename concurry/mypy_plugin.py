@@ -250,9 +250,15 @@ def _proxy_callable(items: list[CallableType], blocking: Type, checker: TypeChec
                 _future(arg, checker) if i in generic_params else _accept_future(arg, kind, checker)
                 for i, (arg, kind) in enumerate(zip(item.arg_types, item.arg_kinds))
             ]
-            rewritten.append(item.copy_modified(arg_types=futures, ret_type=result))
+            taking_futures = item.copy_modified(  # pyright: ignore[reportUnknownMemberType]
+                arg_types=futures, ret_type=result
+            )
+            rewritten.append(taking_futures)
         accepting = [_accept_future(arg, kind, checker) for arg, kind in zip(item.arg_types, item.arg_kinds)]
-        rewritten.append(item.copy_modified(arg_types=accepting, ret_type=result))
+        accepting_futures = item.copy_modified(  # pyright: ignore[reportUnknownMemberType]
+            arg_types=accepting, ret_type=result
+        )
+        rewritten.append(accepting_futures)
     return rewritten[0] if len(rewritten) == 1 else Overloaded(rewritten)
 
 
@@ -316,7 +322,7 @@ def options_signature(ctx: MethodSigContext) -> FunctionLike:
     any_type = AnyType(TypeOfAny.from_error)
     arg_types = [any_type if name in relaxed else t for name, t in zip(signature.arg_names, signature.arg_types)]
     missing = sorted(relaxed - set(signature.arg_names))
-    return signature.copy_modified(
+    return signature.copy_modified(  # pyright: ignore[reportUnknownMemberType]
         arg_types=arg_types + [any_type] * len(missing),
         arg_kinds=signature.arg_kinds + [ARG_NAMED_OPT] * len(missing),
         arg_names=signature.arg_names + missing,
@@ -370,8 +376,12 @@ def init_signature(ctx: MethodSigContext) -> FunctionLike:
     proxy = get_proper_type(signature.ret_type)
     if not isinstance(proxy, Instance) or len(proxy.args) != 2:
         return signature
-    started = proxy.copy_modified(args=[constructor.ret_type, proxy.args[1]])
-    return constructor.copy_modified(ret_type=started, fallback=signature.fallback, name=signature.name)
+    started = proxy.copy_modified(  # pyright: ignore[reportUnknownMemberType]
+        args=[constructor.ret_type, proxy.args[1]]
+    )
+    return constructor.copy_modified(  # pyright: ignore[reportUnknownMemberType]
+        ret_type=started, fallback=signature.fallback, name=signature.name
+    )
 
 
 # -- @worker ---------------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ class Report:
     """Errors one checker reported: file name -> line (1-based) -> messages."""
 
     checker: str
-    errors: dict[str, dict[int, list[str]]] = field(default_factory=dict)
+    errors: dict[str, dict[int, list[str]]] = field(default_factory=dict[str, dict[int, list[str]]])
     raw: str = ""
 
     def add(self, path: str, line: int, message: str) -> None:
@@ -108,8 +108,9 @@ def pyright_config(folder: Path, stubs: Path, include: list[Path]) -> Path:
 
 def start_pyright(config: Path) -> subprocess.Popen[str]:
     """Start pyright in the background: it runs on its own core while mypy runs here."""
+    pyright = str(Path(sys.executable).with_name("pyright"))
     return subprocess.Popen(
-        [str(Path(sys.executable).with_name("pyright")), "--outputjson", "-p", str(config), "--pythonpath", sys.executable],
+        [pyright, "--outputjson", "-p", str(config), "--pythonpath", sys.executable],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -127,5 +128,6 @@ def finish_pyright(process: subprocess.Popen[str]) -> Report:
     for diagnostic in diagnostics:
         if diagnostic["severity"] in ("error", "warning"):
             rule = diagnostic.get("rule", "")
-            report.add(diagnostic["file"], diagnostic["range"]["start"]["line"] + 1, f"{diagnostic['message']} [{rule}]")
+            line = diagnostic["range"]["start"]["line"] + 1
+            report.add(diagnostic["file"], line, f"{diagnostic['message']} [{rule}]")
     return report

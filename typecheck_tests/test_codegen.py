@@ -88,8 +88,10 @@ def test_a_module_without_workers(capsys: pytest.CaptureFixture[str], tmp_path: 
     )
 
 
-def test_show_prints_the_runtime_proxy_source(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.syspath_prepend(str(REPO / "examples"))
+def test_show_prints_the_runtime_proxy_source(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "path", [str(REPO / "examples"), *sys.path])
     assert main(["codegen", "--show", "typed_workers:Counter", "--mode", "thread", "--blocking", "true"]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith("# --- typed_workers:Counter, mode='thread', blocking=True ---\n")
@@ -106,11 +108,11 @@ def test_show_rejects_what_is_not_a_worker(capsys: pytest.CaptureFixture[str]) -
 
 def test_library_options_overloads_follow_the_options_and_their_modes() -> None:
     """Each (mode, blocking) overload of Worker.options takes exactly the options that apply to its mode."""
-    from concurry.codegen.stubs import _library_options
+    from concurry.codegen.stubs import library_options
 
-    overloads = _library_options()
+    overloads = library_options()
     assert len(overloads) == 3 * len(MODES)
-    seen = set()
+    seen: set[tuple[str, str]] = set()
     for params, flag in overloads:
         names = [name for name, _, _, _ in params]
         mode = next(annotation for name, annotation, _, _ in params if name == "mode")

@@ -15,7 +15,7 @@ def _mismatch(report: Report, path: Path) -> str:
     expected = expected_error_lines(path)
     actual = report.lines(path.name)
     lines = path.read_text(encoding="utf-8").splitlines()
-    problems = []
+    problems: list[str] = []
     for number in sorted(set(actual) - expected):
         problems.append(f"  line {number}: unexpected error: {lines[number - 1].strip()}")
         problems.extend(f"      {message}" for message in actual[number])

@@ -49,7 +49,9 @@ def _parser() -> argparse.ArgumentParser:
             "or print the proxy source the runtime generates for one worker."
         ),
     )
-    codegen.add_argument("targets", nargs="*", metavar="PKG_OR_MODULE", help="module or package names, .py files, folders")
+    codegen.add_argument(
+        "targets", nargs="*", metavar="PKG_OR_MODULE", help="module or package names, .py files, folders"
+    )
     codegen.add_argument("--out", metavar="DIR", help="folder for the stubs (point pyright's stubPath at it)")
     codegen.add_argument("--check", action="store_true", help="write nothing; exit 1 listing stale stubs")
     codegen.add_argument("--show", metavar="MODULE:CLASS", help="print the runtime proxy source of a worker class")
@@ -91,7 +93,10 @@ def _show(target: str, modes: Optional[list[str]], blocking: Optional[list[str]]
 
     module_name, _, class_name = target.partition(":")
     if not module_name or not class_name:
-        print(f"concurry codegen: error: --show takes MODULE:CLASS (e.g. app.workers:Cache), got {target!r}", file=sys.stderr)
+        print(
+            f"concurry codegen: error: --show takes MODULE:CLASS (e.g. app.workers:Cache), got {target!r}",
+            file=sys.stderr,
+        )
         return 1
     sys.path.insert(0, ".")
     try:

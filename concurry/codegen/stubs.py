@@ -23,7 +23,16 @@ from typing import Any, Iterator, Optional, Sequence, Union
 
 from concurry.codegen.spec import WorkerSpec, spec_of
 
-__all__ = ["CodegenError", "Generated", "StubFile", "generate_stubs", "resolve_modules", "stale_stubs", "write_stubs"]
+__all__ = [
+    "CodegenError",
+    "Generated",
+    "StubFile",
+    "generate_stubs",
+    "library_options",
+    "resolve_modules",
+    "stale_stubs",
+    "write_stubs",
+]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 PREFIX = "_concurry_"
@@ -55,11 +64,11 @@ class Generated:
         wanted = {stub.path for stub in self.stubs}
         candidates = [Path(*name.split(".")) for name in self.modules]
         paths = [c.with_suffix(".pyi") for c in candidates] + [c / "__init__.pyi" for c in candidates]
-        return [
-            out / path
-            for path in paths
-            if path not in wanted and (out / path).is_file() and (out / path).read_text(encoding="utf-8").startswith(MARKER)
-        ]
+        return [out / path for path in paths if path not in wanted and _is_generated(out / path)]
+
+
+def _is_generated(path: Path) -> bool:
+    return path.is_file() and path.read_text(encoding="utf-8").startswith(MARKER)
 
 
 @dataclass(frozen=True)
@@ -175,7 +184,8 @@ def generate_stubs(targets: Sequence[str]) -> Generated:
         if source_file is None:
             raise CodegenError(f"{name}: no Python source found, and stubs are made from the source")
         relative = Path(*name.split("."))
-        relative = relative / "__init__.pyi" if Path(source_file).name == "__init__.py" else relative.with_suffix(".pyi")
+        is_package = Path(source_file).name == "__init__.py"
+        relative = relative / "__init__.pyi" if is_package else relative.with_suffix(".pyi")
         stubs.append(StubFile(name, relative, _ModuleStub(module, Path(source_file), workers).render()))
     if not stubs:
         raise CodegenError(f"no worker classes found in {', '.join(targets)}: nothing to generate")
@@ -186,7 +196,7 @@ def generate_stubs(targets: Sequence[str]) -> Generated:
 class _Imports:
     """Aliased imports the generated parts need, so nothing clashes with the module's own names."""
 
-    lines: dict[str, str] = field(default_factory=dict)
+    lines: dict[str, str] = field(default_factory=dict[str, str])
 
     def name(self, module: str, attr: str) -> str:
         alias = f"{PREFIX}{attr}"
@@ -231,7 +241,7 @@ class _ModuleStub:
         header = _template("stub_header.pyi.j2").render(
             module=self.module.__name__, imports=sorted(self.imports.lines.values()), p=PREFIX
         )
-        return header + "\n".join(body).rstrip("\n") + "\n" + proxies
+        return str(header) + "\n".join(body).rstrip("\n") + "\n" + str(proxies)
 
     # -- one worker class ------------------------------------------------------------------------------------
 
@@ -292,8 +302,8 @@ class _ModuleStub:
             insertions.setdefault(end_index + 1, []).extend(overloads)
 
     def _options_overloads(self) -> list[dict[str, str]]:
-        rendered = []
-        for params, flag in _library_options():
+        rendered: list[dict[str, str]] = []
+        for params, flag in library_options():
             rendered.append({
                 "params": ", ".join(
                     f"{name}: {self._requalify(annotation, names)}" + (" = ..." if has_default else "")
@@ -323,6 +333,7 @@ class _ModuleStub:
             alias = self.imports.module(owner.__module__)
             rename = {n: f"{alias}.{n}" for d in defs for n in _free_names(d)}
         any_type = self.imports.name("typing", "Any")
+        signatures: list[dict[str, Any]]
         if defs:
             signatures = [_signature(d, rename, any_type) for d in defs]
         else:  # built or wrapped at run time, no source: any arguments, an unknown result
@@ -334,9 +345,9 @@ class _ModuleStub:
 
     def _attributes(self, cls: type, spec: WorkerSpec, stub_tree: ast.Module) -> list[dict[str, str]]:
         """Public data attributes and properties the proxy reads from the worker, typed as in the stub."""
-        from concurry.codegen.spec import _framework_names
+        from concurry.core.proxy import WorkerProxy
+        from concurry.core.worker import Worker
 
-        framework = _framework_names()
         classes = {n.name: n for n in stub_tree.body if isinstance(n, ast.ClassDef)}
         found: dict[str, str] = {}
         for klass in reversed(cls.__mro__):
@@ -352,7 +363,7 @@ class _ModuleStub:
                 elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_property(statement):
                     if statement.returns is not None:
                         found[statement.name] = ast.unparse(statement.returns)
-        hidden = set(spec.method_names) | framework
+        hidden = set(spec.method_names) | set(dir(WorkerProxy)) | set(dir(Worker))  # the proxy's own names win
         return [
             {"name": name, "type": typ}
             for name, typ in found.items()
@@ -593,7 +604,7 @@ _OptionParam = tuple[str, str, bool, dict[str, tuple[str, str]]]
 
 
 @lru_cache(maxsize=1)
-def _library_options() -> tuple[tuple[tuple[_OptionParam, ...], str], ...]:
+def library_options() -> tuple[tuple[tuple[_OptionParam, ...], str], ...]:
     """The parameters and ``blocking`` flag of each ``Worker.options`` overload in ``concurry/core/worker.py``,
     with where each name the annotations use is imported from. Stubs reuse them, so options are declared once.
     """
@@ -607,7 +618,7 @@ def _library_options() -> tuple[tuple[tuple[_OptionParam, ...], str], ...]:
             for alias in node.names:
                 imported[alias.asname or alias.name] = (node.module, alias.name)
     worker_class = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Worker")
-    result = []
+    result: list[tuple[tuple[_OptionParam, ...], str]] = []
     for node in worker_class.body:
         if not (isinstance(node, ast.FunctionDef) and node.name == "options"):
             continue
@@ -644,7 +655,7 @@ def _template(name: str) -> Any:
 
 def write_stubs(generated: Generated, out: Path) -> list[Path]:
     """Write the stubs (unchanged files are left alone) and delete those of modules without workers now."""
-    written = []
+    written: list[Path] = []
     for stub in generated.stubs:
         target = out / stub.path
         if target.is_file() and target.read_text(encoding="utf-8") == stub.text:
@@ -659,7 +670,7 @@ def write_stubs(generated: Generated, out: Path) -> list[Path]:
 
 def stale_stubs(generated: Generated, out: Path) -> list[str]:
     """Missing or outdated stubs, and generated stubs of modules that have no workers any more."""
-    problems = []
+    problems: list[str] = []
     for stub in generated.stubs:
         target = out / stub.path
         if not target.is_file():
