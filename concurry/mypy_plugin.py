@@ -140,8 +140,8 @@ def plugin(version: str) -> type[ConcurryPlugin]:
 def proxy_attribute(name: str, ctx: AttributeContext) -> Type:
     """The type of ``proxy.<name>`` for a name the proxy class itself does not define."""
     proxy = ctx.type
-    if not isinstance(proxy, Instance):
-        return ctx.default_attr_type
+    if not isinstance(proxy, Instance) or proxy.type.get(name) is not None:
+        return ctx.default_attr_type  # the proxy's own member (mypy also calls this hook for those)
     proxy_info = next((info for info in proxy.type.mro if info.fullname == PROXY), None)
     if proxy_info is None:
         return ctx.default_attr_type

@@ -71,9 +71,14 @@ def expected_error_lines(path: Path) -> set[int]:
     }
 
 
-def mypy_config(folder: Path) -> Path:
-    config = folder / "mypy.ini"
-    config.write_text(MYPY_CONFIG.format(cache_dir=folder / "mypy_cache"), encoding="utf-8")
+def mypy_config(folder: Path, with_pydantic: bool = False) -> Path:
+    """The suite's mypy configuration; ``with_pydantic`` also enables pydantic's plugin, before ours."""
+    config = folder / ("mypy-pydantic.ini" if with_pydantic else "mypy.ini")
+    text = MYPY_CONFIG.format(cache_dir=folder / ("mypy_cache_pydantic" if with_pydantic else "mypy_cache"))
+    if with_pydantic:
+        text = text.replace("plugins = concurry.mypy_plugin", "plugins = pydantic.mypy, concurry.mypy_plugin")
+        text += "\n[pydantic-mypy]\ninit_typed = True\n"
+    config.write_text(text, encoding="utf-8")
     return config
 
 

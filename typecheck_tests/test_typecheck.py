@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from checkers import CASES, Report, Runs, case_files, expected_error_lines, run_mypy
+from checkers import CASES, Report, Runs, case_files, expected_error_lines, mypy_config, run_mypy
 
 CASE_NAMES = [path.name for path in case_files()]
 
@@ -77,3 +77,12 @@ def test_plugin_messages(runs: Runs) -> None:
     assert members[member_line["w.nonexistent(1)"]] == [
         'Worker "DataProcessor" has no public method or attribute "nonexistent"  [attr-defined]'
     ]
+
+
+def test_alongside_pydantic_plugin(runs: Runs) -> None:
+    """With pydantic's mypy plugin enabled too, proxies are typed the same (pydantic's own init rules aside)."""
+    cases = [CASES / "case_members.py", CASES / "case_modes.py", CASES / "case_tasks.py"]
+    report = run_mypy([*cases, CASES / "workers.py"], mypy_config(runs.mypy_config.parent, with_pydantic=True))
+    for case in cases:
+        problems = _mismatch(report, case)
+        assert not problems, f"mypy with pydantic.mypy on {case.name}:\n{problems}"
