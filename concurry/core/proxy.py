@@ -22,6 +22,7 @@ else:
 from concurry.core.backend import Backend, backend_class
 from concurry.core.errors import WorkerStoppedError
 from concurry.core.options import WorkerOptions
+from concurry.core.ray_compat import warn_if_not_ray_compatible
 from concurry.core.unwrap import unwrapping
 
 if TYPE_CHECKING:
@@ -163,6 +164,8 @@ def start_worker(
     from concurry.codegen.spec import spec_of
 
     spec = spec_of(worker_cls)
+    if options.mode != "ray":
+        warn_if_not_ray_compatible(worker_cls)
     cls = proxy_class(spec, options.mode, options.blocking)
     proxy = cls(
         worker_cls=worker_cls,
