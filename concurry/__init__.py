@@ -21,3 +21,12 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``RayFuture`` is re-exported on first use: it imports ray, which ``import concurry`` must not."""
+    if name == "RayFuture":
+        from concurry.backends.ray import RayFuture
+
+        return RayFuture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

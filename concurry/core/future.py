@@ -188,6 +188,15 @@ def _resolve_waiter(waiter: asyncio.Future[None]) -> None:
 BaseFuture = Future
 
 
+def __getattr__(name: str) -> Any:
+    """``RayFuture`` lives with the Ray backend; importing it on first use keeps ray out of ``import concurry``."""
+    if name == "RayFuture":
+        from concurry.backends.ray import RayFuture
+
+        return RayFuture
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 class SyncFuture(Future[T]):
     """A future that is complete when created: sync mode runs the call before returning."""
 
