@@ -68,10 +68,12 @@ def _framework_bases() -> tuple[type, ...]:
     return tuple(dict.fromkeys(bases))
 
 
-def _framework_names() -> frozenset[str]:
+def _framework_names(cls: type, framework: tuple[type, ...]) -> frozenset[str]:
+    """Names the worker inherits from the framework bases it actually has (a plain worker may define ``validate``)."""
     names: set[str] = set()
-    for base in _framework_bases():
-        names.update(vars(base))
+    for base in cls.__mro__:
+        if base in framework:
+            names.update(vars(base))
     return frozenset(names)
 
 
@@ -84,7 +86,7 @@ def _is_user_class(klass: type, framework: tuple[type, ...]) -> bool:
 
 def _introspect(cls: type) -> WorkerSpec:
     framework = _framework_bases()
-    framework_names = _framework_names()
+    framework_names = _framework_names(cls, framework)
     mixin: Optional[type] = getattr(cls, "__concurry_proxy_mixin__", None)
     proxy_side = set(vars(mixin)) if mixin is not None else set()
     validators = _pydantic_validator_names(cls)
