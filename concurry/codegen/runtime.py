@@ -123,13 +123,16 @@ def render_proxy_source(spec: WorkerSpec, mode: str, blocking: bool) -> tuple[st
 
 
 def _check_collisions(spec: WorkerSpec, base: type) -> None:
-    clashes = [name for name in spec.method_names if hasattr(base, name) and name not in _SHADOWABLE]
+    fields = getattr(base, "model_fields", {})  # pydantic keeps fields off the class namespace
+    clashes = [
+        name for name in spec.method_names if (hasattr(base, name) or name in fields) and name not in _SHADOWABLE
+    ]
     if clashes:
         name = clashes[0]
         raise TypeError(
             f"{spec.cls.__qualname__}.{name} clashes with the worker proxy's own attribute {name!r}: "
             f"rename the method (proxy attributes cannot be worker methods: "
-            f"{', '.join(sorted(n for n in dir(base) if not n.startswith('_') and n not in _SHADOWABLE))})"
+            f"{', '.join(sorted({*fields, *(n for n in dir(base) if not n.startswith('_'))} - _SHADOWABLE))})"
         )
 
 
