@@ -249,6 +249,13 @@ def test_actor_options_errors_name_the_option() -> None:
         Probe.options(mode="ray", actor_options={"no_such_option": 1}).init()
 
 
+def test_ray_actor_options_given_directly_are_pointed_to_actor_options() -> None:
+    with pytest.raises(ValueError, match=r"unknown option runtime_env=\{\}; allowed options are: .*actor_options; "
+                                         r"runtime_env is a Ray actor option: with mode='ray', pass "
+                                         r"actor_options=\{'runtime_env': \.\.\.\}"):
+        Probe.options(mode="ray", runtime_env={})
+
+
 # -- starting ---------------------------------------------------------------------------------------------------------
 def _run(code: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -11,6 +11,7 @@ from typing import Any, Literal, Mapping, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from concurry.core.option_modes import MODE_SPECIFIC, MODES
+from concurry.core.ray_compat import ray_actor_option_hint
 
 __all__ = ["MODES", "Mode", "MpContext", "WorkerOptions", "validate_options"]
 
@@ -42,7 +43,7 @@ def validate_options(owner: str, given: Mapping[str, Any]) -> WorkerOptions:
         name = unknown[0]
         raise ValueError(
             f"{owner}.options() got an unknown option {name}={given[name]!r}; "
-            f"allowed options are: {', '.join(_ALLOWED)}"
+            f"allowed options are: {', '.join(_ALLOWED)}{ray_actor_option_hint(name)}"
         )
     mode = given.get("mode", "sync")
     if mode not in MODES:

@@ -12,9 +12,24 @@ import warnings
 from functools import lru_cache
 from typing import Optional
 
-__all__ = ["RAY_MISSING", "pydantic_model_refusal", "warn_if_not_ray_compatible"]
+__all__ = ["RAY_MISSING", "pydantic_model_refusal", "ray_actor_option_hint", "warn_if_not_ray_compatible"]
 
 RAY_MISSING = "mode='ray' needs the ray package, which is not installed: pip install 'concurry[ray]'"
+
+# Ray actor options a Ray user may pass to options() directly; they belong in actor_options.
+_RAY_ACTOR_OPTIONS = frozenset({
+    "accelerator_type", "concurrency_groups", "get_if_exists", "label_selector", "lifetime", "max_concurrency",
+    "max_pending_calls", "max_restarts", "max_task_retries", "memory", "name", "namespace", "object_store_memory",
+    "placement_group", "placement_group_bundle_index", "placement_group_capture_child_tasks", "runtime_env",
+    "scheduling_strategy",
+})
+
+
+def ray_actor_option_hint(option: str) -> str:
+    """For an unknown ``options()`` keyword that is a Ray actor option: where it goes instead."""
+    if option not in _RAY_ACTOR_OPTIONS:
+        return ""
+    return f"; {option} is a Ray actor option: with mode='ray', pass actor_options={{{option!r}: ...}}"
 
 
 def _is_pydantic_model(cls: type) -> bool:
