@@ -70,6 +70,8 @@ WORKER_DECORATOR: Final = "concurry.core.worker.worker"
 BUILDER: Final = "concurry.core.worker.WorkerBuilder"
 PROXY: Final = "concurry.core.proxy.WorkerProxy"
 FUTURE: Final = "concurry.core.future.Future"
+TASK_WORKER: Final = "concurry.core.task.TaskWorker"
+TASK_PROXY: Final = "concurry.core.task.TaskWorkerProxy"
 COROUTINE: Final = "typing.Coroutine"
 PROXY_MIXIN: Final = "__concurry_proxy_mixin__"
 # Where an unparametrised generic worker's constructor waits for ``init(...)`` to infer its type arguments.
@@ -365,12 +367,15 @@ def _has_type_params(constructor: FunctionLike) -> bool:
 
 
 def init_signature(ctx: MethodSigContext) -> FunctionLike:
-    """``init(...)`` of an unparametrised generic worker: its constructor, returning the proxy it starts."""
+    """``init(...)``: a ``TaskWorker`` subclass starts an ordinary proxy, and an unparametrised generic worker's
+    ``init`` is its constructor (so the call infers the type arguments), returning the proxy it starts."""
     builder = ctx.type
     signature = ctx.default_signature
-    if not isinstance(builder, Instance) or builder.extra_attrs is None:
+    if not isinstance(builder, Instance) or len(builder.args) != 3:
         return signature
-    constructor = get_proper_type(builder.extra_attrs.attrs.get(CONSTRUCTOR))
+    assert isinstance(ctx.api, TypeChecker)
+    signature = _task_proxy_for_task_worker_only(builder, signature, ctx.api)
+    constructor = get_proper_type(builder.extra_attrs.attrs.get(CONSTRUCTOR)) if builder.extra_attrs else None
     if not isinstance(constructor, CallableType):
         return signature  # overloaded constructors keep the default signature
     proxy = get_proper_type(signature.ret_type)
@@ -382,6 +387,21 @@ def init_signature(ctx: MethodSigContext) -> FunctionLike:
     return constructor.copy_modified(  # pyright: ignore[reportUnknownMemberType]
         ret_type=started, fallback=signature.fallback, name=signature.name
     )
+
+
+def _task_proxy_for_task_worker_only(builder: Instance, signature: CallableType, checker: TypeChecker) -> CallableType:
+    """mypy lets ``init``'s ``TaskWorker`` overload match a subclass too; the subclass's own methods need the
+    ordinary proxy, which still has ``submit`` and ``map``."""
+    result = get_proper_type(signature.ret_type)
+    worker = get_proper_type(builder.args[1])
+    if not (isinstance(result, Instance) and result.type.fullname == TASK_PROXY):
+        return signature
+    if not isinstance(worker, Instance) or worker.type.fullname == TASK_WORKER:
+        return signature
+    node = lookup_fully_qualified(PROXY, checker.modules, raise_on_missing=True)
+    assert node is not None and isinstance(node.node, TypeInfo)
+    proxy = Instance(node.node, [worker, builder.args[2]])
+    return signature.copy_modified(ret_type=proxy)  # pyright: ignore[reportUnknownMemberType]
 
 
 # -- @worker ---------------------------------------------------------------------------------------------------

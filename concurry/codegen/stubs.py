@@ -249,7 +249,8 @@ class _ModuleStub:
         spec = spec_of(cls)
         params = [getattr(p, "__name__") for p in getattr(cls, "__parameters__", ())]
         worker_type = cls.__name__ + (f"[{', '.join(params)}]" if params else "")
-        methods = [self._method(cls, m.name, stub_tree, future) for m in spec.methods]
+        names = _TypeNames(cls, worker_type, stub_tree)
+        methods = [self._method(cls, m.name, stub_tree, names, future) for m in spec.methods]
         mixin = ""
         if spec.proxy_mixin is not None:
             mixin = self.imports.name(spec.proxy_mixin.__module__, spec.proxy_mixin.__qualname__) + ", "
@@ -261,7 +262,7 @@ class _ModuleStub:
             "builder_args": "".join(f", {p}" for p in params),
             "flags": {f.proxy: f.flag.replace("Literal", literal) for f in FLAVOURS},
             "methods": methods,
-            "attributes": self._attributes(cls, spec, stub_tree),
+            "attributes": self._attributes(cls, spec, stub_tree, names),
             "mixin": mixin,
             "future": future,
             "builder": self.imports.name("concurry.core.worker", "WorkerBuilder"),
@@ -321,17 +322,18 @@ class _ModuleStub:
 
     # -- members -----------------------------------------------------------------------------------------------
 
-    def _method(self, cls: type, name: str, stub_tree: ast.Module, future: str) -> dict[str, Any]:
+    def _method(self, cls: type, name: str, stub_tree: ast.Module, names: _TypeNames, future: str) -> dict[str, Any]:
         """A method's signatures as the proxy offers them; a method of this module is read from its stub (whose
         names resolve in the stub), an inherited one from its own module's source, names qualified by it."""
         owner = next(k for k in cls.__mro__ if name in vars(k))
-        rename: dict[str, str] = {}
         if owner.__module__ == self.module.__name__ and owner.__qualname__ == owner.__name__:
             defs = _function_defs(stub_tree, owner.__name__, name)
+            rename = names.of(owner)
         else:
             defs = _source_function_defs(owner, name)
             alias = self.imports.module(owner.__module__)
             rename = {n: f"{alias}.{n}" for d in defs for n in _free_names(d)}
+            rename["Self"] = names.worker_type
         any_type = self.imports.name("typing", "Any")
         signatures: list[dict[str, Any]]
         if defs:
@@ -343,7 +345,9 @@ class _ModuleStub:
             signature["params"] = "".join(", " + p.replace("{f}", future) for p in signature["params"])
         return {"name": name, "signatures": signatures, "overloaded": len(signatures) > 1}
 
-    def _attributes(self, cls: type, spec: WorkerSpec, stub_tree: ast.Module) -> list[dict[str, str]]:
+    def _attributes(
+        self, cls: type, spec: WorkerSpec, stub_tree: ast.Module, names: _TypeNames
+    ) -> list[dict[str, str]]:
         """Public data attributes and properties the proxy reads from the worker, typed as in the stub."""
         from concurry.core.proxy import WorkerProxy
         from concurry.core.worker import Worker
@@ -354,21 +358,64 @@ class _ModuleStub:
             node = classes.get(klass.__name__)
             if klass.__module__ != self.module.__name__ or node is None:
                 continue
+            rename = _Rename(names.of(klass))
             for statement in node.body:
                 if isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name):
-                    annotation = statement.annotation
-                    if _is_classvar(annotation):
-                        continue
-                    found[statement.target.id] = ast.unparse(annotation)
+                    annotation = _declared_type(statement.annotation)
+                    if annotation is not None:
+                        found[statement.target.id] = ast.unparse(rename.visit(annotation))
                 elif isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef)) and _is_property(statement):
                     if statement.returns is not None:
-                        found[statement.name] = ast.unparse(statement.returns)
+                        found[statement.name] = ast.unparse(rename.visit(statement.returns))
         hidden = set(spec.method_names) | set(dir(WorkerProxy)) | set(dir(Worker))  # the proxy's own names win
         return [
             {"name": name, "type": typ}
             for name, typ in found.items()
             if not name.startswith("_") and name not in hidden
         ]
+
+
+class _TypeNames:
+    """What a name in a member's annotations means in a worker's proxy: a base class's type parameter is the
+    argument the worker gives it (``class IntBox(Box[int])``: ``T`` is ``int``), ``Self`` is the worker."""
+
+    def __init__(self, cls: type, worker_type: str, stub_tree: ast.Module) -> None:
+        self.cls = cls
+        self.worker_type = worker_type
+        self.classes = {n.name: n for n in stub_tree.body if isinstance(n, ast.ClassDef)}
+        self.memo: dict[type, dict[str, str]] = {cls: {}}
+
+    def of(self, owner: type) -> dict[str, str]:
+        return {**self._params(owner), "Self": self.worker_type}
+
+    def _params(self, owner: type) -> dict[str, str]:
+        if owner in self.memo:
+            return self.memo[owner]
+        self.memo[owner] = {}  # no cycles: a class is never its own base
+        params = [getattr(p, "__name__") for p in getattr(owner, "__parameters__", ())]
+        for sub in self.cls.__mro__:
+            node = self.classes.get(sub.__name__)
+            if sub is owner or node is None or owner not in sub.__bases__ and owner not in _origins(sub):
+                continue
+            for base in node.bases:
+                if isinstance(base, ast.Subscript) and ast.unparse(base.value) == owner.__name__:
+                    args = base.slice.elts if isinstance(base.slice, ast.Tuple) else [base.slice]
+                    rename = _Rename(self._params(sub))
+                    self.memo[owner] = {p: ast.unparse(rename.visit(a)) for p, a in zip(params, args)}
+                    return self.memo[owner]
+        return self.memo[owner]
+
+
+def _origins(cls: type) -> list[type]:
+    return [getattr(base, "__origin__", base) for base in getattr(cls, "__orig_bases__", ())]
+
+
+def _declared_type(annotation: ast.expr) -> Optional[ast.expr]:
+    """The type in an attribute annotation: ``ClassVar[int]`` and ``Final[int]`` are ``int``; bare ones unknown."""
+    qualifier = annotation.value if isinstance(annotation, ast.Subscript) else annotation
+    if ast.unparse(qualifier).rsplit(".", 1)[-1] not in ("ClassVar", "Final"):
+        return annotation
+    return annotation.slice if isinstance(annotation, ast.Subscript) else None
 
 
 def _base_names(node: ast.ClassDef) -> list[str]:
@@ -434,7 +481,7 @@ def _complete_classes(stub: str, source: ast.Module) -> str:
         if not isinstance(node, ast.ClassDef):
             continue
         init = next((f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == "__init__"), None)
-        params = {a.arg: a.annotation for a in _all_args(init.args)} if init is not None else {}
+        params = _parameter_types(init.args) if init is not None else {}
         for statement in node.body:
             if not (isinstance(statement, ast.AnnAssign) and isinstance(statement.target, ast.Name)):
                 continue
@@ -444,7 +491,7 @@ def _complete_classes(stub: str, source: ast.Module) -> str:
             annotation = ast.unparse(statement.annotation)
             param = params.get(from_params.get(key, ""))
             if annotation == "Incomplete" and param is not None:
-                annotation = ast.unparse(param)
+                annotation = param
             value = " = ..." if key in defaults and statement.value is None else ""
             if statement.value is not None:
                 value = " = " + ast.unparse(statement.value)
@@ -493,11 +540,6 @@ def _is_property(node: FunctionNode) -> bool:
     return any(_decorator_name(d) in ("property", "cached_property") for d in node.decorator_list)
 
 
-def _is_classvar(annotation: ast.expr) -> bool:
-    target = annotation.value if isinstance(annotation, ast.Subscript) else annotation
-    return ast.unparse(target).rsplit(".", 1)[-1] in ("ClassVar", "Final")
-
-
 def _annotation_text(annotation: ast.expr) -> str:
     """Annotation source; a string (forward reference) is unquoted, stubs are never executed."""
     if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
@@ -533,6 +575,16 @@ def _free_names(node: FunctionNode) -> set[str]:
             tree = ast.parse(_annotation_text(annotation), mode="eval")
             names.update(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and not hasattr(builtins, n.id))
     return names
+
+
+def _parameter_types(args: ast.arguments) -> dict[str, str]:
+    """The type each annotated parameter has inside the function (``*a: T`` is a tuple, ``**k: T`` a dict)."""
+    types = {a.arg: ast.unparse(a.annotation) for a in _all_args(args) if a.annotation is not None}
+    if args.vararg is not None and args.vararg.annotation is not None:
+        types[args.vararg.arg] = f"tuple[{ast.unparse(args.vararg.annotation)}, ...]"
+    if args.kwarg is not None and args.kwarg.annotation is not None:
+        types[args.kwarg.arg] = f"dict[str, {ast.unparse(args.kwarg.annotation)}]"
+    return types
 
 
 def _all_args(args: ast.arguments) -> list[ast.arg]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Generic, Optional, TypeVar, Union, overload
+from typing import Any, ClassVar, Generic, Optional, TypeVar, Union, overload
 
 from morphic import Typed
 from pydantic import BaseModel
+from typing_extensions import Self
 
-from concurry import Worker, worker
+from concurry import TaskWorker, Worker, worker
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -108,6 +109,41 @@ class Derived(Base):
 
     def derived_method(self, flag: bool) -> bool:
         return not flag
+
+
+class Edge(Worker):
+    LIMIT: ClassVar[int] = 5
+    VERSION = "1"
+
+    def __init__(self, **settings: str) -> None:
+        self.settings = settings
+
+    @staticmethod
+    def pure(x: int) -> str:
+        return str(x)
+
+    @classmethod
+    def make(cls, y: float) -> float:
+        return y
+
+    def positional(self, a: int, /, b: str) -> bool:
+        return str(a) == b
+
+    def chain(self) -> Self:
+        return self
+
+    def anything(self, x: Any, y: object) -> Any:
+        return x, y
+
+
+class IntCache(Cache[int]):
+    def double(self) -> int:
+        return self.value * 2
+
+
+class MyTasks(TaskWorker):
+    def ping(self) -> str:
+        return "pong"
 
 
 def square(x: int) -> int:

@@ -1,0 +1,38 @@
+"""Less common worker shapes: static and class methods, positional-only parameters, Self, Any, class
+constants, **kwargs in __init__, a subclass of a parametrised generic worker, a TaskWorker subclass."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from typing_extensions import assert_type
+
+from concurry import Future
+from workers import Edge, IntCache, MyTasks, square
+
+edge = Edge.options(mode="thread").init(region="eu")
+assert_type(edge.pure(1), Future[str])
+assert_type(edge.make(1.0), Future[float])
+assert_type(edge.positional(1, "1"), Future[bool])
+assert_type(edge.positional(1, b="1"), Future[bool])
+assert_type(edge.chain(), Future[Edge])
+assert_type(edge.anything(1, None), Future[Any])
+assert_type(edge.LIMIT, int)
+assert_type(edge.VERSION, str)
+assert_type(edge.settings, dict[str, str])
+assert_type(Edge.options(mode="ray", blocking=True).init().pure(2), str)
+Edge.options(mode="thread").init(region=1)  # E
+Edge.options(mode="thread").init("eu")  # E: keywords only
+edge.positional(a=1, b="1")  # E: a is positional-only
+
+ints = IntCache.options(mode="process").init(1)
+assert_type(ints.get(), Future[int])
+assert_type(ints.double(), Future[int])
+assert_type(ints.value, int)
+ints.put("one")  # E
+
+tasks = MyTasks.options(mode="thread").init()
+assert_type(tasks.ping(), Future[str])
+assert_type(tasks.map(square, [1]), Iterator[int])
+assert_type(tasks.submit(square, 1), Future[Any])
+tasks.pong()  # E
