@@ -86,3 +86,25 @@ def test_alongside_pydantic_plugin(runs: Runs) -> None:
     for case in cases:
         problems = _mismatch(report, case)
         assert not problems, f"mypy with pydantic.mypy on {case.name}:\n{problems}"
+
+
+def test_incremental_run_sees_a_changed_worker(tmp_path: Path) -> None:
+    """From a warm cache, a changed worker method changes the proxy's types where the worker is used."""
+    (tmp_path / "shop.py").write_text(
+        "from concurry import Worker\n\n\nclass Till(Worker):\n    def pay(self, amount: int) -> int:\n"
+        "        return amount\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "use.py").write_text(
+        "from typing_extensions import assert_type\n\nfrom concurry import Future\nfrom shop import Till\n\n"
+        'assert_type(Till.options(mode="thread").init().pay(1), Future[int])\n',
+        encoding="utf-8",
+    )
+    files = [tmp_path / "use.py", tmp_path / "shop.py"]
+    config = mypy_config(tmp_path)
+    assert run_mypy(files, config).errors == {}
+    changed = (tmp_path / "shop.py").read_text(encoding="utf-8").replace("-> int:", "-> str:")
+    (tmp_path / "shop.py").write_text(changed.replace("return amount", "return str(amount)"), encoding="utf-8")
+    assert run_mypy(files, config).errors == {
+        "use.py": {6: ['Expression is of type "Future[str]", not "Future[int]"  [assert-type]']}
+    }

@@ -3,7 +3,7 @@ constants, **kwargs in __init__, a subclass of a parametrised generic worker, a 
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 from typing_extensions import assert_type
 
@@ -36,3 +36,24 @@ assert_type(tasks.ping(), Future[str])
 assert_type(tasks.map(square, [1]), Iterator[int])
 assert_type(tasks.submit(square, 1), Future[Any])
 tasks.pong()  # E
+
+
+# A protocol is the portable way to annotate a parameter that takes a proxy.
+class Pure(Protocol):
+    def pure(self, x: int) -> Future[str]: ...
+
+
+class PureInt(Protocol):
+    def pure(self, x: int) -> Future[int]: ...
+
+
+def call_pure(proxy: Pure) -> Future[str]:
+    return proxy.pure(1)
+
+
+def call_pure_int(proxy: PureInt) -> Future[int]:
+    return proxy.pure(1)
+
+
+assert_type(call_pure(edge), Future[str])
+call_pure_int(edge)  # E: pure gives a Future[str]
