@@ -498,7 +498,7 @@ def test_blocking_mode_and_context_manager() -> None:
     assert not worker._backend.alive
 
 
-# -- zero-copy composition ----------------------------------------------------------------------------------------------
+# -- zero-copy composition ------------------------------------------------------------------------------------------
 class RayCompute(Worker):
     def __init__(self, multiplier: int):
         self.multiplier = multiplier
@@ -688,6 +688,14 @@ class Rendezvous(Worker):
         self.sync_calls += 1
         return self.sync_calls
 
+    async def total(self, values: list[int], extra: dict[str, int]) -> int:
+        await asyncio.sleep(0)
+        return sum(values) + sum(extra.values())
+
+    async def nap(self, seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "rested"
+
 
 def test_async_methods_run_natively_on_an_async_actor() -> None:
     worker = Rendezvous.options(mode="ray").init()
@@ -695,7 +703,12 @@ def test_async_methods_run_natively_on_an_async_actor() -> None:
     arriving = worker.arrive()
     assert waiting.result(timeout=30) == "met" and arriving.result() == "arrived"
     assert worker.count().result() == 1
-    worker.stop()
+    producer = DataProcessor.options(mode="ray", num_cpus=0.5).init(2)
+    assert worker.total([producer.process(1), 2], {"a": producer.process(5)}).result() == 14  # nested references
+    napping = [worker.nap(0.3) for _ in range(3)]
+    worker.stop()  # lets the async calls in flight finish first
+    assert [f.result(timeout=30) for f in napping] == ["rested"] * 3
+    producer.stop()
 
 
 def complex_computation(x: float, y: float) -> float:

@@ -108,7 +108,7 @@ def _revive_validate_call(
     wrapper.schema_type = schema_type
     wrapper.module = module
     wrapper.qualname = qualname
-    wrapper.ns_resolver = None  # only needed to build validators, which arrive built
+    wrapper.ns_resolver = None  # type: ignore[assignment]  # only builds validators, which arrive built
     wrapper.config_wrapper = ConfigWrapper(config, check=False)
     wrapper.__pydantic_complete__ = True
     wrapper.__pydantic_validator__ = validator
@@ -399,15 +399,15 @@ class RayFuture(Future[T]):
     def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
         with _transition_lock:
             pending = self._state < FINISHED
+            callbacks = self._callbacks
             if pending:
-                watch = self._callbacks is None
-                if watch:
+                if callbacks is None:
                     self._callbacks = [fn]
                 else:
-                    self._callbacks.append(fn)  # type: ignore[union-attr]
+                    callbacks.append(fn)
         if not pending:
             _invoke_callback(fn, self)
-        elif watch:
+        elif callbacks is None:  # the first callback: ask Ray to report completion
             _watch(self)
 
     # -- completion -------------------------------------------------------------------------------------------------
@@ -550,7 +550,9 @@ class RayBackend:
         try:
             configured = _actor_class(self._spec).options(**self._options)
         except (ValueError, TypeError) as error:
-            raise ValueError(f"{self._name}.options(actor_options=...): Ray rejected the actor options: {error}") from error
+            raise ValueError(
+                f"{self._name}.options(actor_options=...): Ray rejected the actor options: {error}"
+            ) from error
         actor = configured.remote(ray.cloudpickle.dumps(self._spec.cls), self._init_args, self._init_kwargs)
         failure: Optional[RayError] = None
         try:
