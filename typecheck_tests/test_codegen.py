@@ -81,11 +81,13 @@ def test_a_module_that_does_not_import(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_a_module_without_workers(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["codegen", "json", "--out", str(tmp_path)]) == 1
+    assert main(["codegen", "json.decoder", "--out", str(tmp_path)]) == 1
     assert capsys.readouterr().err == (
-        "concurry codegen: error: json defines no worker classes (subclasses of concurry.Worker or @worker "
-        "classes), so it needs no stub\n"
+        "concurry codegen: error: json.decoder defines no worker classes (subclasses of concurry.Worker or "
+        "@worker classes), so it needs no stub\n"
     )
+    assert main(["codegen", "json", "--out", str(tmp_path)]) == 1
+    assert capsys.readouterr().err == "concurry codegen: error: no worker classes found in json: nothing to generate\n"
 
 
 def test_show_prints_the_runtime_proxy_source(
@@ -121,3 +123,19 @@ def test_library_options_overloads_follow_the_options_and_their_modes() -> None:
         assert sorted(names) == sorted(expected), (mode_name, flag)
         seen.add((mode_name, flag))
     assert seen == {(m, f) for m in MODES for f in ("Literal[True]", "Literal[False]", "bool")}
+
+
+def test_module_names_resolve_from_the_working_folder(tmp_path: Path) -> None:
+    package = tmp_path / "app"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    _worker_module(package)
+    (package / "helpers.py").write_text("def helper() -> int:\n    return 1\n", encoding="utf-8")
+    concurry = str(Path(sys.executable).with_name("concurry"))
+    for target in ("app", "app.shop"):
+        command = [concurry, "codegen", target, "--out", target]
+        result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        written = sorted(p.relative_to(tmp_path / target).as_posix() for p in (tmp_path / target).rglob("*.pyi"))
+        assert written == ["app/__init__.pyi", "app/shop.pyi"]  # the package's own stub keeps its names visible
+        assert "# The package's own stub" in (tmp_path / target / "app" / "__init__.pyi").read_text(encoding="utf-8")

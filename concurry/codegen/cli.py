@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
@@ -27,6 +28,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.command != "codegen":
         parser.print_help()
         return 2
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does: module names resolve from where the command runs
     if args.show:
         if args.targets or args.check:
             parser.error("--show prints one worker's runtime proxies; give it no targets and no --check")
@@ -98,7 +101,6 @@ def _show(target: str, modes: Optional[list[str]], blocking: Optional[list[str]]
             file=sys.stderr,
         )
         return 1
-    sys.path.insert(0, ".")
     try:
         module = importlib.import_module(module_name)
     except Exception as error:

@@ -106,7 +106,7 @@ def resolve_modules(targets: Sequence[str]) -> list[tuple[str, bool]]:
                 found[name] = found.get(name, False) or explicit
         else:
             module = _import(target)
-            found[target] = True
+            found[target] = not hasattr(module, "__path__")  # a package may keep its workers in submodules
             if hasattr(module, "__path__"):
                 for info in pkgutil.walk_packages(module.__path__, prefix=f"{target}."):
                     found.setdefault(info.name, False)
@@ -167,29 +167,40 @@ def worker_classes(module: ModuleType) -> list[type]:
 
 
 def generate_stubs(targets: Sequence[str]) -> Generated:
-    """The stub of every module with workers among ``targets``."""
-    stubs: list[StubFile] = []
+    """The stub of every module with workers among ``targets``, and of the packages that hold them: a stub
+    folder without the package's ``__init__.pyi`` would hide the package's own names from the checker."""
+    stubs: dict[str, StubFile] = {}
     modules = resolve_modules(targets)
     for name, explicit in modules:
         module = _import(name)
         workers = worker_classes(module)
-        if not workers:
-            if explicit:
-                raise CodegenError(
-                    f"{name} defines no worker classes (subclasses of concurry.Worker or @worker classes), "
-                    f"so it needs no stub"
-                )
-            continue
-        source_file = inspect.getsourcefile(module)
-        if source_file is None:
-            raise CodegenError(f"{name}: no Python source found, and stubs are made from the source")
-        relative = Path(*name.split("."))
-        is_package = Path(source_file).name == "__init__.py"
-        relative = relative / "__init__.pyi" if is_package else relative.with_suffix(".pyi")
-        stubs.append(StubFile(name, relative, _ModuleStub(module, Path(source_file), workers).render()))
+        if workers:
+            stubs[name] = _stub_file(module, workers)
+        elif explicit:
+            raise CodegenError(
+                f"{name} defines no worker classes (subclasses of concurry.Worker or @worker classes), "
+                f"so it needs no stub"
+            )
     if not stubs:
         raise CodegenError(f"no worker classes found in {', '.join(targets)}: nothing to generate")
-    return Generated(stubs, [name for name, _ in modules])
+    for name in list(stubs):
+        parts = name.split(".")
+        for end in range(1, len(parts)):
+            package = ".".join(parts[:end])
+            if package not in stubs:
+                stubs[package] = _stub_file(_import(package), [])
+    ordered = [stubs[name] for name in sorted(stubs)]
+    return Generated(ordered, sorted({name for name, _ in modules} | set(stubs)))
+
+
+def _stub_file(module: ModuleType, workers: list[type]) -> StubFile:
+    source_file = inspect.getsourcefile(module)
+    if source_file is None:
+        raise CodegenError(f"{module.__name__}: no Python source found, and stubs are made from the source")
+    relative = Path(*module.__name__.split("."))
+    is_package = Path(source_file).name == "__init__.py"
+    relative = relative / "__init__.pyi" if is_package else relative.with_suffix(".pyi")
+    return StubFile(module.__name__, relative, _ModuleStub(module, Path(source_file), workers).render())
 
 
 @dataclass
@@ -223,7 +234,7 @@ class _ModuleStub:
         insertions: dict[int, list[str]] = {}  # stub line index -> lines to insert before it
         replacements: dict[int, str] = {}
         lines = base.splitlines()
-        future = self.imports.name("concurry.core.future", "Future")
+        future = self.imports.name("concurry.core.future", "Future") if self.workers else ""
         rendered_workers: list[dict[str, Any]] = []
         for cls in self.workers:
             node = classes.get(cls.__name__)
@@ -239,7 +250,7 @@ class _ModuleStub:
         body.extend(insertions.get(len(lines), []))
         proxies = _template("stub_proxies.pyi.j2").render(workers=rendered_workers, flavours=FLAVOURS, p=PREFIX)
         header = _template("stub_header.pyi.j2").render(
-            module=self.module.__name__, imports=sorted(self.imports.lines.values()), p=PREFIX
+            module=self.module.__name__, imports=sorted(self.imports.lines.values()), p=PREFIX, workers=self.workers
         )
         return str(header) + "\n".join(body).rstrip("\n") + "\n" + str(proxies)
 
