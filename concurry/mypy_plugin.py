@@ -25,8 +25,6 @@ from mypy.maptype import map_instance_to_supertype
 from mypy.mro import MroError, calculate_mro
 from mypy.nodes import (
     ARG_NAMED_OPT,
-    ARG_STAR,
-    ARG_STAR2,
     CallExpr,
     Decorator,
     Expression,
@@ -249,14 +247,14 @@ def _proxy_callable(items: list[CallableType], blocking: Type, checker: TypeChec
         if generic_params:
             # mypy infers Never for ``U | Future[U]`` given a Future: an item taking the futures comes first.
             futures = [
-                _future(arg, checker) if i in generic_params else _accept_future(arg, kind, checker)
-                for i, (arg, kind) in enumerate(zip(item.arg_types, item.arg_kinds))
+                _future(arg, checker) if i in generic_params else _accept_future(arg, checker)
+                for i, arg in enumerate(item.arg_types)
             ]
             taking_futures = item.copy_modified(  # pyright: ignore[reportUnknownMemberType]
                 arg_types=futures, ret_type=result
             )
             rewritten.append(taking_futures)
-        accepting = [_accept_future(arg, kind, checker) for arg, kind in zip(item.arg_types, item.arg_kinds)]
+        accepting = [_accept_future(arg, checker) for arg in item.arg_types]
         accepting_futures = item.copy_modified(  # pyright: ignore[reportUnknownMemberType]
             arg_types=accepting, ret_type=result
         )
@@ -287,18 +285,14 @@ def _future(inner: Type, checker: TypeChecker) -> Instance:
     return Instance(node.node, [inner])
 
 
-def _accept_future(arg: Type, kind: object, checker: TypeChecker) -> Type:
+def _accept_future(arg: Type, checker: TypeChecker) -> Type:
     """``T`` becomes ``T | Future[T]``: the proxy unwraps futures passed as arguments."""
     proper = get_proper_type(arg)
-    if isinstance(proper, (AnyType, ParamSpecType)) or kind in (ARG_STAR, ARG_STAR2) and _is_param_spec(arg):
+    if isinstance(proper, (AnyType, ParamSpecType)):  # ParamSpec ``*args``/``**kwargs`` stay as they are
         return arg
     if isinstance(proper, Instance) and proper.type.fullname == "builtins.object":
         return arg
     return UnionType.make_union([arg, _future(arg, checker)])
-
-
-def _is_param_spec(arg: Type) -> bool:
-    return isinstance(get_proper_type(arg), ParamSpecType) or isinstance(arg, ParamSpecType)
 
 
 # -- options() and init() --------------------------------------------------------------------------------------
