@@ -309,6 +309,27 @@ def test_without_ray_installed_the_error_says_how_to_install_it() -> None:
         in done.stdout
 
 
+def test_a_class_whose_module_ray_workers_cannot_import_still_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "greeting_workers.py").write_text(textwrap.dedent("""
+        from concurry import Worker
+
+        def polite(name):
+            return f"Hello, {name}!"
+
+        class Greeter(Worker):
+            def greet(self, name: str) -> str:
+                return polite(name)
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))  # the driver's path only, as pytest does for test directories
+    import greeting_workers
+
+    greeter = greeting_workers.Greeter.options(mode="ray").init()
+    assert greeter.greet("Ray").result() == "Hello, Ray!"
+    greeter.stop()
+
+
 class Broken(Worker):
     def __init__(self, config: dict[str, str]):
         self.path = config["path"]

@@ -21,6 +21,8 @@ from __future__ import annotations
 import copyreg
 import logging
 import pickle
+import sys
+import sysconfig
 import threading
 import weakref
 from inspect import isawaitable
@@ -131,6 +133,53 @@ def _connect() -> None:
                 ray.init(include_dashboard=False, logging_level=logging.WARNING)
 
 
+# -- shipping the worker class --------------------------------------------------------------------------------------
+_by_value_lock = threading.Lock()
+_INSTALLED = tuple({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
+
+
+def _pickled_class(cls: type) -> tuple[bytes, Optional[bytes]]:
+    """The worker class by reference and, when Ray's workers may not import its module, also by value.
+
+    Ray's workers see the driver's working and script directories, not directories added to ``sys.path`` later
+    (pytest's test directories, for one). Raw Ray ships ``@ray.remote`` classes by value, so a class that works as
+    a raw actor must work as a worker: the actor falls back to the copy by value when the import fails.
+    """
+    cloudpickle = ray.cloudpickle
+    by_reference = cloudpickle.dumps(cls)
+    name = cls.__module__
+    module = sys.modules.get(name)
+    registered = cloudpickle.list_registry_pickle_by_value()
+    if (
+        module is None
+        or name == "__main__"  # already by value
+        or name.split(".")[0] == "concurry"
+        or (getattr(module, "__file__", None) or "").startswith(_INSTALLED)
+        or any(name == r or name.startswith(r + ".") for r in registered)
+    ):
+        return by_reference, None
+    with _by_value_lock:
+        cloudpickle.register_pickle_by_value(module)
+        try:
+            by_value: Optional[bytes] = cloudpickle.dumps(cls)
+        except Exception:  # something the class refers to cannot travel by value; the reference must do
+            by_value = None
+        finally:
+            cloudpickle.unregister_pickle_by_value(module)
+    return by_reference, by_value
+
+
+def _load_class(pickled: tuple[bytes, Optional[bytes]]) -> type:
+    by_reference, by_value = pickled
+    try:
+        cls: type = pickle.loads(by_reference)
+    except ImportError:
+        if by_value is None:
+            raise
+        cls = pickle.loads(by_value)
+    return cls
+
+
 # -- what travels with a call ---------------------------------------------------------------------------------------
 class _Slot:
     """Marks where the value of the n-th extra argument goes back into a container (Ray resolves only top-level
@@ -194,13 +243,15 @@ class _SyncActor:
 
     _names: tuple[str, ...] = ()
 
-    def __init__(self, pickled_cls: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, pickled_cls: tuple[bytes, Optional[bytes]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         self._methods: dict[str, Callable[..., Any]] = {}
         self._init_error: Optional[BaseException] = None
         self._runner = CoroutineRunner()
         self._functions: dict[bytes, Callable[..., Any]] = {}
-        try:  # unpickling here too, so a class the actor cannot import fails init() with ModuleNotFoundError
-            instance = pickle.loads(pickled_cls)(*args, **kwargs)
+        try:  # unpickling here too, so a class the actor cannot load fails init() with its own error
+            instance = _load_class(pickled_cls)(*args, **kwargs)
             methods = {name: getattr(instance, name) for name in self._names}
             methods["_concurry_getattr"] = instance._concurry_getattr
             self._methods = methods
@@ -236,7 +287,9 @@ class _SyncActor:
 class _AsyncActor(_SyncActor):
     """For workers with async methods: Ray runs it as an async actor, so those methods interleave natively."""
 
-    def __init__(self, pickled_cls: bytes, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, pickled_cls: tuple[bytes, Optional[bytes]], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
         super().__init__(pickled_cls, args, kwargs)
         self._inflight = 0
         self._idle: Any = None
@@ -553,7 +606,7 @@ class RayBackend:
             raise ValueError(
                 f"{self._name}.options(actor_options=...): Ray rejected the actor options: {error}"
             ) from error
-        actor = configured.remote(ray.cloudpickle.dumps(self._spec.cls), self._init_args, self._init_kwargs)
+        actor = configured.remote(_pickled_class(self._spec.cls), self._init_args, self._init_kwargs)
         failure: Optional[RayError] = None
         try:
             ray.get(actor._concurry_ready.remote())
