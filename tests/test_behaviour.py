@@ -911,3 +911,21 @@ def test_the_cleanup_fixture_sees_every_started_worker(stop_workers: list[Any]) 
     second = TaskWorker.options(mode="sync", blocking=True).init()
     assert stop_workers[-2]() is first
     assert stop_workers[-1]() is second
+
+
+@pytest.mark.parametrize("mode", ["sync", "thread", "asyncio", "process"])
+def test_attribute_reads_on_a_stopped_worker_raise_attribute_error(mode: str) -> None:
+    class Holder(Worker):
+        def __init__(self) -> None:
+            self.count = 7
+
+        def ping(self) -> int:
+            return 1
+
+    proxy = Holder.options(mode=mode).init()
+    assert proxy.count == 7
+    proxy.stop()
+    assert hasattr(proxy, "count") is False
+    assert getattr(proxy, "count", "default") == "default"
+    with pytest.raises(AttributeError, match=r"Holder worker is stopped, so its attribute 'count' cannot be read"):
+        proxy.count

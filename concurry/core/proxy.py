@@ -98,6 +98,10 @@ class WorkerProxy(BaseWorkerProxy[W, B]):
         backend: Optional[Backend] = self.__dict__.get("_backend")
         if backend is None:
             raise AttributeError(name)
+        if not backend.alive:  # hasattr() and getattr(proxy, name, default) keep working on a stopped worker
+            raise AttributeError(
+                f"{self.worker_cls.__qualname__} worker is stopped, so its attribute {name!r} cannot be read"
+            )
         return backend.submit("_concurry_getattr", (name,), None).result()
 
 
