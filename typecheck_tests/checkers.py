@@ -17,6 +17,7 @@ from pathlib import Path
 HERE = Path(__file__).parent
 CASES = HERE / "cases"
 REPO = HERE.parent
+EXAMPLES = [REPO / "examples" / "typed_workers.py", REPO / "examples" / "typed_app.py"]
 
 EXPECTED_ERROR = re.compile(r"#\s*E(:|\s*$)")
 MYPY_LINE = re.compile(r"^(?P<path>.+?):(?P<line>\d+): (?P<severity>error|note): (?P<message>.*)$")
@@ -99,7 +100,7 @@ def pyright_config(folder: Path, stubs: Path, include: list[Path]) -> Path:
     config.write_text(
         json.dumps({
             "include": [os.path.relpath(p, folder) for p in include],
-            "extraPaths": [str(CASES)],
+            "extraPaths": [str(CASES), str(REPO / "examples")],
             "stubPath": str(stubs),
             "pythonVersion": "3.10",
             "typeCheckingMode": "strict",

@@ -4,6 +4,7 @@ import pytest
 
 from checkers import (
     CASES,
+    EXAMPLES,
     Runs,
     case_files,
     finish_pyright,
@@ -20,8 +21,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
 
     folder = tmp_path_factory.mktemp("typecheck")
     stubs = folder / "stubs"
-    assert main(["codegen", str(CASES / "workers.py"), "--out", str(stubs)]) == 0
-    files = [*case_files(), CASES / "workers.py"]
+    assert main(["codegen", str(CASES / "workers.py"), str(EXAMPLES[0]), "--out", str(stubs)]) == 0
+    files = [*case_files(), CASES / "workers.py", *EXAMPLES]
     pyright = start_pyright(pyright_config(folder, stubs, files))
     config = mypy_config(folder)
     mypy = run_mypy(files, config)

@@ -41,9 +41,10 @@ def test_checkers_agree(runs: Runs, case: str) -> None:
     )
 
 
-def test_workers_module_is_clean(runs: Runs) -> None:
-    assert runs.mypy.lines("workers.py") == {}
-    assert runs.pyright.lines("workers.py") == {}
+@pytest.mark.parametrize("module", ["workers.py", "typed_workers.py", "typed_app.py"])
+def test_workers_and_the_typed_example_are_clean(runs: Runs, module: str) -> None:
+    assert runs.mypy.lines(module) == {}
+    assert runs.pyright.lines(module) == {}
 
 
 def test_suite_size() -> None:
