@@ -19,6 +19,21 @@ __all__ = ["BaseFuture", "CancelledError", "ConcurrentFuture", "Future", "SyncFu
 
 T = TypeVar("T")
 
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    T_co = TypeVar("T_co", covariant=True)
+
+    class FutureOf(Protocol[T_co]):
+        """For type checkers: a concurry future whose result is a ``T`` or a subtype of it. A proxy method accepts
+        one wherever the worker method takes a ``T``, since futures passed as arguments are unwrapped before
+        the call runs (``Future`` itself is invariant, so ``Future[int]`` alone would not do for a ``float``)."""
+
+        @property
+        def uuid(self) -> str: ...
+
+        def result(self, timeout: Optional[float] = None) -> T_co: ...
+
 PENDING = 0
 RUNNING = 1
 FINISHED = 2
