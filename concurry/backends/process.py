@@ -92,7 +92,10 @@ class ProcessFuture(ConcurrentFuture[T]):
 
     def running(self) -> bool:
         backend = self._backend
-        return self._state == PENDING and backend is not None and backend._started[0] >= self._call_id
+        try:
+            return self._state == PENDING and backend is not None and backend._started[0] >= self._call_id
+        except ValueError:  # the record was released: the child is gone and this call is being resolved
+            return False
 
     def cancel(self) -> bool:
         """True if the call had not started in the child (it will never run); False once it has."""
@@ -553,6 +556,11 @@ class ProcessBackend:
                 if fd >= 0:
                     close_fd(fd)
             self._request_fd = self._reply_fd = self._shared_fd = -1
+            started, self._started = self._started, (self._started[0],)  # what the child started is final now
+            started.release()
+            if self._shared is not None:
+                self._shared.close()  # the mapping holds a descriptor of its own
+                self._shared = None
         child.close()
         _live.discard(self)
 
