@@ -4,7 +4,8 @@ Enable it with ``plugins = ["concurry.mypy_plugin"]``. It gives the types the ge
 
 - ``proxy.method(...)`` is ``Future[R]`` in future mode, ``R`` in blocking mode and ``Future[R] | R`` when
   ``blocking`` is a plain ``bool``; ``async def`` methods give their awaited result; every parameter ``T`` also
-  accepts ``Future[T]`` (futures are unwrapped before the call runs). A public data attribute reads as its type.
+  accepts a future of a ``T`` (``FutureOf[T]``: futures are unwrapped before the call runs). A public data
+  attribute reads as its type.
 - An unknown or private name on a proxy is an error, as is an option that does not apply to the mode.
 - ``@worker`` classes are workers; a generic worker used unparametrised infers its type from ``init(...)``.
 
@@ -26,6 +27,7 @@ from mypy.mro import MroError, calculate_mro
 from mypy.nodes import (
     ARG_NAMED_OPT,
     CallExpr,
+    Context,
     Decorator,
     Expression,
     FuncDef,
@@ -68,6 +70,7 @@ WORKER_DECORATOR: Final = "concurry.core.worker.worker"
 BUILDER: Final = "concurry.core.worker.WorkerBuilder"
 PROXY: Final = "concurry.core.proxy.WorkerProxy"
 FUTURE: Final = "concurry.core.future.Future"
+FUTURE_OF: Final = "concurry.core.future.FutureOf"  # what a parameter accepts: covariant, unlike Future
 TASK_WORKER: Final = "concurry.core.task.TaskWorker"
 TASK_PROXY: Final = "concurry.core.task.TaskWorkerProxy"
 COROUTINE: Final = "typing.Coroutine"
@@ -76,10 +79,11 @@ PROXY_MIXIN: Final = "__concurry_proxy_mixin__"
 CONSTRUCTOR: Final = "__concurry_constructor__"
 
 # Classes whose members never become proxy methods (mirrors concurry.codegen.spec).
+PYDANTIC_MODEL: Final = "pydantic.main.BaseModel"
 FRAMEWORK: Final = frozenset({
     "builtins.object",
     WORKER,
-    "pydantic.main.BaseModel",
+    PYDANTIC_MODEL,
     "pydantic_settings.main.BaseSettings",
     "morphic.typed.Typed",
     "abc.ABC",
@@ -110,6 +114,8 @@ class ConcurryPlugin(Plugin):
         owner, _, name = fullname.rpartition(".")
         if name == "options" and self._is_worker(owner):
             return options_signature
+        if owner == PROXY and self._is_model_member(name):
+            return partial(shadowing_method, name)
         if fullname == f"{BUILDER}.init":
             return init_signature
         return None
@@ -124,6 +130,11 @@ class ConcurryPlugin(Plugin):
         if fullname == WORKER_DECORATOR:
             return make_worker
         return None
+
+    def _is_model_member(self, name: str) -> bool:
+        """A pydantic model method of the proxy, which a worker method of the same name shadows at run time."""
+        node = self.lookup_fully_qualified(PYDANTIC_MODEL)
+        return node is not None and isinstance(node.node, TypeInfo) and name in node.node.names
 
     def _is_worker(self, fullname: str) -> bool:
         node = self.lookup_fully_qualified(fullname)
@@ -142,15 +153,10 @@ def proxy_attribute(name: str, ctx: AttributeContext) -> Type:
     proxy = ctx.type
     if not isinstance(proxy, Instance) or proxy.type.get(name) is not None:
         return ctx.default_attr_type  # the proxy's own member (mypy also calls this hook for those)
-    proxy_info = next((info for info in proxy.type.mro if info.fullname == PROXY), None)
-    if proxy_info is None:
-        return ctx.default_attr_type
-    worker_arg, blocking = map_instance_to_supertype(proxy, proxy_info).args
-    worker = get_proper_type(worker_arg)
-    if isinstance(worker, TypeVarType):
-        worker = get_proper_type(worker.upper_bound)
-    if not isinstance(worker, Instance) or worker.type.fullname == "builtins.object":
+    found = _worker_of(proxy)
+    if found is None:
         return ctx.default_attr_type  # the worker class is unknown here: nothing to check against
+    worker, blocking = found
     assert isinstance(ctx.api, TypeChecker)
     checker = ctx.api
     label = worker.type.name
@@ -164,7 +170,7 @@ def proxy_attribute(name: str, ctx: AttributeContext) -> Type:
 
     mixin = _proxy_mixin(worker.type)
     if mixin is not None and mixin.get(name) is not None:  # proxy-side methods (TaskWorker.map) keep their type
-        return _member(name, Instance(mixin, []), ctx, checker)
+        return _member(name, Instance(mixin, []), ctx.context, checker)
 
     owner = next((info for info in worker.type.mro if name in info.names), None)
     node = owner.names[name] if owner is not None else None
@@ -174,7 +180,7 @@ def proxy_attribute(name: str, ctx: AttributeContext) -> Type:
         )
         return AnyType(TypeOfAny.from_error)
 
-    member = _member(name, worker, ctx, checker)
+    member = _member(name, worker, ctx.context, checker)
     if not _is_method(node):
         return member  # a data attribute or property: the proxy reads it and returns the value itself
     proper = get_proper_type(member)
@@ -185,11 +191,46 @@ def proxy_attribute(name: str, ctx: AttributeContext) -> Type:
     return member
 
 
-def _member(name: str, receiver: Instance, ctx: AttributeContext, checker: TypeChecker) -> Type:
+def shadowing_method(name: str, ctx: MethodSigContext) -> FunctionLike:
+    """A call of a worker method named like a pydantic model method of the proxy (``validate``, ``copy``...):
+    the generated proxy method shadows the model's, so the call has the worker method's proxy signature."""
+    found = _worker_of(ctx.type) if isinstance(ctx.type, Instance) else None
+    if found is None:
+        return ctx.default_signature
+    worker, blocking = found
+    owner = next((info for info in worker.type.mro if name in info.names), None)
+    if owner is None or not _is_exposed(name, owner, owner.names[name], worker.type):
+        return ctx.default_signature
+    if not _is_method(owner.names[name]):
+        return ctx.default_signature
+    assert isinstance(ctx.api, TypeChecker)
+    member = get_proper_type(_member(name, worker, ctx.context, ctx.api))
+    if isinstance(member, CallableType):
+        return _proxy_callable([member], blocking, ctx.api)
+    if isinstance(member, Overloaded):
+        return _proxy_callable(member.items, blocking, ctx.api)
+    return ctx.default_signature
+
+
+def _worker_of(proxy: Instance) -> Optional[tuple[Instance, Type]]:
+    """The worker type and the blocking flag of a ``WorkerProxy[W, B]`` (or subclass) type, if ``W`` is known."""
+    proxy_info = next((info for info in proxy.type.mro if info.fullname == PROXY), None)
+    if proxy_info is None:
+        return None
+    worker_arg, blocking = map_instance_to_supertype(proxy, proxy_info).args
+    worker = get_proper_type(worker_arg)
+    if isinstance(worker, TypeVarType):
+        worker = get_proper_type(worker.upper_bound)
+    if not isinstance(worker, Instance) or worker.type.fullname == "builtins.object":
+        return None
+    return worker, blocking
+
+
+def _member(name: str, receiver: Instance, context: Context, checker: TypeChecker) -> Type:
     return analyze_member_access(
         name,
         receiver,
-        ctx.context,
+        context,
         is_lvalue=False,
         is_super=False,
         is_operator=False,
@@ -245,9 +286,9 @@ def _proxy_callable(items: list[CallableType], blocking: Type, checker: TypeChec
             i for i, arg in enumerate(item.arg_types) if isinstance(get_proper_type(arg), TypeVarType)
         ]
         if generic_params:
-            # mypy infers Never for ``U | Future[U]`` given a Future: an item taking the futures comes first.
+            # mypy infers Never for ``U | FutureOf[U]`` given a future: an item taking the futures comes first.
             futures = [
-                _future(arg, checker) if i in generic_params else _accept_future(arg, checker)
+                _named(FUTURE_OF, arg, checker) if i in generic_params else _accept_future(arg, checker)
                 for i, arg in enumerate(item.arg_types)
             ]
             taking_futures = item.copy_modified(  # pyright: ignore[reportUnknownMemberType]
@@ -280,19 +321,23 @@ def _result_type(result: Type, blocking: Type, checker: TypeChecker) -> Type:
 
 
 def _future(inner: Type, checker: TypeChecker) -> Instance:
-    node = lookup_fully_qualified(FUTURE, checker.modules, raise_on_missing=True)
+    return _named(FUTURE, inner, checker)
+
+
+def _named(fullname: str, inner: Type, checker: TypeChecker) -> Instance:
+    node = lookup_fully_qualified(fullname, checker.modules, raise_on_missing=True)
     assert node is not None and isinstance(node.node, TypeInfo)
     return Instance(node.node, [inner])
 
 
 def _accept_future(arg: Type, checker: TypeChecker) -> Type:
-    """``T`` becomes ``T | Future[T]``: the proxy unwraps futures passed as arguments."""
+    """``T`` becomes ``T | FutureOf[T]``: the proxy unwraps futures passed as arguments."""
     proper = get_proper_type(arg)
     if isinstance(proper, (AnyType, ParamSpecType)):  # ParamSpec ``*args``/``**kwargs`` stay as they are
         return arg
     if isinstance(proper, Instance) and proper.type.fullname == "builtins.object":
         return arg
-    return UnionType.make_union([arg, _future(arg, checker)])
+    return UnionType.make_union([arg, _named(FUTURE_OF, arg, checker)])
 
 
 # -- options() and init() --------------------------------------------------------------------------------------

@@ -49,8 +49,8 @@ def test_check_lists_missing_stale_and_leftover_stubs(tmp_path: Path, capsys: py
     assert main(["codegen", str(source), "--out", str(out)]) == 0
     assert main(["codegen", str(source), "--out", str(out), "--check"]) == 0
     stub = (out / "shop.pyi").read_text(encoding="utf-8")
-    assert "def pay(self, amount: int | _concurry_Future[int]) -> _concurry_Future[int]: ..." in stub
-    assert "def pay(self, amount: int | _concurry_Future[int]) -> int: ..." in stub
+    assert "def pay(self, amount: int | _concurry_FutureOf[int]) -> _concurry_Future[int]: ..." in stub
+    assert "def pay(self, amount: int | _concurry_FutureOf[int]) -> int: ..." in stub
     ast.parse(stub)
 
     (out / "shop.pyi").write_text(stub.replace("amount: int", "amount: str"), encoding="utf-8")

@@ -235,12 +235,13 @@ class _ModuleStub:
         replacements: dict[int, str] = {}
         lines = base.splitlines()
         future = self.imports.name("concurry.core.future", "Future") if self.workers else ""
+        future_of = self.imports.name("concurry.core.future", "FutureOf") if self.workers else ""
         rendered_workers: list[dict[str, Any]] = []
         for cls in self.workers:
             node = classes.get(cls.__name__)
             if node is None:
                 raise CodegenError(f"{self.module.__name__}.{cls.__name__}: stubgen did not emit the class")
-            worker = self._worker(cls, tree, future)
+            worker = self._worker(cls, tree, future, future_of)
             rendered_workers.append(worker)
             self._patch_class(cls, node, lines, insertions, replacements, worker)
         body: list[str] = []
@@ -256,12 +257,12 @@ class _ModuleStub:
 
     # -- one worker class ------------------------------------------------------------------------------------
 
-    def _worker(self, cls: type, stub_tree: ast.Module, future: str) -> dict[str, Any]:
+    def _worker(self, cls: type, stub_tree: ast.Module, future: str, future_of: str) -> dict[str, Any]:
         spec = spec_of(cls)
         params = [getattr(p, "__name__") for p in getattr(cls, "__parameters__", ())]
         worker_type = cls.__name__ + (f"[{', '.join(params)}]" if params else "")
         names = _TypeNames(cls, worker_type, stub_tree)
-        methods = [self._method(cls, m.name, stub_tree, names, future) for m in spec.methods]
+        methods = [self._method(cls, m.name, stub_tree, names, future, future_of) for m in spec.methods]
         mixin = ""
         if spec.proxy_mixin is not None:
             mixin = self.imports.name(spec.proxy_mixin.__module__, spec.proxy_mixin.__qualname__) + ", "
@@ -275,7 +276,6 @@ class _ModuleStub:
             "methods": methods,
             "attributes": self._attributes(cls, spec, stub_tree, names),
             "mixin": mixin,
-            "future": future,
             "builder": self.imports.name("concurry.core.worker", "WorkerBuilder"),
             "base_proxy": self.imports.name("concurry.core.proxy", "BaseWorkerProxy"),
             "overload": self.imports.name("typing", "overload"),
@@ -333,7 +333,9 @@ class _ModuleStub:
 
     # -- members -----------------------------------------------------------------------------------------------
 
-    def _method(self, cls: type, name: str, stub_tree: ast.Module, names: _TypeNames, future: str) -> dict[str, Any]:
+    def _method(
+        self, cls: type, name: str, stub_tree: ast.Module, names: _TypeNames, future: str, future_of: str
+    ) -> dict[str, Any]:
         """A method's signatures as the proxy offers them; a method of this module is read from its stub (whose
         names resolve in the stub), an inherited one from its own module's source, names qualified by it."""
         owner = next(k for k in cls.__mro__ if name in vars(k))
@@ -353,7 +355,7 @@ class _ModuleStub:
             signatures = [{"params": [f"*args: {any_type}", f"**kwargs: {any_type}"], "result": any_type}]
         for signature in signatures:
             signature["results"] = {f.proxy: f.result.format(f=future, r=signature["result"]) for f in FLAVOURS}
-            signature["params"] = "".join(", " + p.replace("{f}", future) for p in signature["params"])
+            signature["params"] = "".join(", " + p.replace("{f}", future_of) for p in signature["params"])
         return {"name": name, "signatures": signatures, "overloaded": len(signatures) > 1}
 
     def _attributes(
@@ -606,7 +608,7 @@ def _all_args(args: ast.arguments) -> list[ast.arg]:
 
 
 def _signature(node: FunctionNode, rename: dict[str, str], any_type: str) -> dict[str, Any]:
-    """Parameters (``{f}`` stands for the Future alias) and result of one definition, receiver dropped."""
+    """Parameters (``{f}`` stands for the FutureOf alias) and result of one definition, receiver dropped."""
 
     def text(annotation: Optional[ast.expr]) -> Optional[str]:
         if annotation is None:

@@ -31,6 +31,8 @@ assert_type(w.total(1, w.process(2)), Future[int])
 assert_type(w.identity("text"), Future[str])
 assert_type(w.identity(w.process(1)), Future[int])
 assert_type(b.identity(3.5), float)
+assert_type(w.scale(w.process(1)), Future[float])  # a future of an int where a float is expected
+assert_type(w.scale(1.0, round_to=w.process(2)), Future[float])  # ... and where an Optional[int] is
 
 # Public attributes and properties are read from the worker: their value, in either flavour.
 assert_type(w.count, int)
