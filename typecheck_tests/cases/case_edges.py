@@ -8,7 +8,7 @@ from typing import Any, Iterator, Protocol
 from typing_extensions import assert_type
 
 from concurry import Future
-from workers import Edge, IntCache, MyTasks, square
+from workers import Edge, IntCache, MyTasks, Validator, square
 
 edge = Edge.options(mode="thread").init(region="eu")
 assert_type(edge.pure(1), Future[str])
@@ -24,6 +24,13 @@ assert_type(Edge.options(mode="ray", blocking=True).init().pure(2), str)
 Edge.options(mode="thread").init(region=1)  # E
 Edge.options(mode="thread").init("eu")  # E: keywords only
 edge.positional(a=1, b="1")  # E: a is positional-only
+
+validator = Validator.options(mode="asyncio").init()
+assert_type(validator.validate(1), Future[bool])
+assert_type(validator.copy(), Future[list[int]])
+assert_type(Validator.options(mode="sync", blocking=True).init().validate(3), bool)
+validator.validate("1")  # E
+validator.copy(times="2")  # E
 
 ints = IntCache.options(mode="process").init(1)
 assert_type(ints.get(), Future[int])

@@ -136,6 +136,16 @@ class Edge(Worker):
         return x, y
 
 
+class Validator(Worker):
+    """Its methods share names with pydantic model methods of the proxy, which they shadow."""
+
+    def validate(self, value: int) -> bool:
+        return value >= 0
+
+    def copy(self, times: int = 2) -> list[int]:
+        return [0] * times
+
+
 class IntCache(Cache[int]):
     def double(self) -> int:
         return self.value * 2
