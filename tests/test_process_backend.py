@@ -384,6 +384,12 @@ def test_unpicklable_argument_fails_that_call_only(context: str) -> None:
 
 
 @pytest.mark.timeout(30)
+def test_unpicklable_init_arguments_fail_at_init_under_spawn() -> None:
+    with pytest.raises(TypeError, match=r"cannot start Counter with mp_context='spawn'.*cannot be pickled"):
+        Counter.options(mode="process", mp_context="spawn").init(threading.Lock())
+
+
+@pytest.mark.timeout(30)
 def test_unpicklable_result_fails_that_call_only() -> None:
     worker = Counter.options(mode="process").init()
     with pytest.raises(pickle.PicklingError, match=r"result of Counter\.make_lock\(\).*lock"):

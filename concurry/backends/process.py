@@ -138,6 +138,12 @@ def _lookup(namespace: dict[str, Any], qualname: str) -> Any:
     return found
 
 
+def _classes_and_functions(module: Any) -> dict[str, Any]:
+    """What a forked child can find in ``module`` by name: only classes and functions are looked up there."""
+    namespace = vars(module) if module is not None else {}
+    return {name: obj for name, obj in namespace.items() if isinstance(obj, (type, FunctionType))}
+
+
 def _dumps_by_value(obj: Any, main_at_fork: Optional[dict[str, Any]]) -> bytes:
     buffer = io.BytesIO()
     _ValuePickler(buffer, main_at_fork).dump(obj)
@@ -233,8 +239,9 @@ class ProcessBackend:
             except Exception as error:
                 raise TypeError(
                     f"cannot start {self._name} with mp_context={self._context!r}: the worker class or its init "
-                    f"arguments cannot be pickled ({type(error).__name__}: {error}); use mp_context='fork' or "
-                    f"pass picklable arguments"
+                    f"arguments cannot be pickled ({type(error).__name__}: {error}). Define the class in an "
+                    f"importable module rather than in __main__ or a function, pass picklable arguments, or use "
+                    f"mp_context='fork'"
                 ) from error
             boot = pickle.dumps((list(sys.path), list(sys.argv), os.getcwd(), blob), 5)
         request_read, request_write = _pipe()
@@ -243,7 +250,7 @@ class ProcessBackend:
         child_fds = (request_read, reply_write, shared_fd)
         try:
             if self._context == "fork":
-                self._main_at_fork = dict(vars(sys.modules["__main__"]))
+                self._main_at_fork = _classes_and_functions(sys.modules.get("__main__"))
             self._child = process_launch.launch(self._context, *child_fds, worker)
         except BaseException:
             for fd in (request_read, request_write, reply_read, reply_write, shared_fd):
