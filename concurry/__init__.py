@@ -1,5 +1,7 @@
 """concurry: run a class as an actor on sync, thread, asyncio, process or Ray backends, with precise types."""
 
+from typing import TYPE_CHECKING
+
 from concurry.core.errors import RemoteTraceback, WorkerDiedError, WorkerStoppedError
 from concurry.core.future import BaseFuture, CancelledError, ConcurrentFuture, Future, SyncFuture
 from concurry.core.task import TaskWorker
@@ -23,10 +25,15 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> object:
-    """``RayFuture`` is re-exported on first use: it imports ray, which ``import concurry`` must not."""
-    if name == "RayFuture":
-        from concurry.backends.ray import RayFuture
+if TYPE_CHECKING:
+    from concurry.backends.ray import RayFuture as RayFuture
+else:
+    # Hidden from type checkers, which would otherwise accept any name imported from ``concurry``.
 
-        return RayFuture
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> object:
+        """``RayFuture`` is re-exported on first use: it imports ray, which ``import concurry`` must not."""
+        if name == "RayFuture":
+            from concurry.backends.ray import RayFuture
+
+            return RayFuture
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

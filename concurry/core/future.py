@@ -203,13 +203,18 @@ def _resolve_waiter(waiter: asyncio.Future[None]) -> None:
 BaseFuture = Future
 
 
-def __getattr__(name: str) -> Any:
-    """``RayFuture`` lives with the Ray backend; importing it on first use keeps ray out of ``import concurry``."""
-    if name == "RayFuture":
-        from concurry.backends.ray import RayFuture
+if TYPE_CHECKING:
+    from concurry.backends.ray import RayFuture as RayFuture
+else:
+    # Hidden from type checkers, which would otherwise accept any name imported from this module.
 
-        return RayFuture
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        """``RayFuture`` lives with the Ray backend; importing it on first use keeps ray out of ``import concurry``."""
+        if name == "RayFuture":
+            from concurry.backends.ray import RayFuture
+
+            return RayFuture
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SyncFuture(Future[T]):
