@@ -463,16 +463,24 @@ def test_cancel_queued_call_never_runs_and_running_call_cannot_be_cancelled(tmp_
 
 
 @pytest.mark.timeout(60)
-def test_cancel_is_exact_while_the_child_races_through_calls() -> None:
+def test_cancel_is_exact_while_the_child_races_through_calls(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
     worker = Counter.options(mode="process").init()
+    held = worker.wait_for(str(gate))
     futures = [worker.record(i) for i in range(3000)]
-    cancelled = {i for i, future in enumerate(futures) if i % 2 and future.cancel()}
+    cancelled = set()
+    for i in range(1, 3000, 2):
+        if i == 501:
+            gate.touch()
+            assert held.result(timeout=30) is True  # from here on the child runs calls while they are cancelled
+        if futures[i].cancel():
+            cancelled.add(i)
     for i, future in enumerate(futures):
         if i in cancelled:
             assert future.cancelled()
         else:
             assert future.result(timeout=30) == 0
-    assert cancelled, "the child finished every call before any cancel: nothing was tested"
+    assert set(range(1, 501, 2)) <= cancelled
     assert set(worker.get_log().result()) == set(range(3000)) - cancelled
     worker.stop()
 
