@@ -29,6 +29,8 @@ import time
 import traceback
 from typing import Any, Optional
 
+import cloudpickle
+
 from concurry.backends.process_child import flush_standard_streams, serve
 
 __all__ = ["ChildProcess", "close_fd", "launch", "track_fd"]
@@ -306,3 +308,13 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+# A fork while another thread pickles a class by value would copy cloudpickle's class-tracking lock held, and the
+# worker would hang the first time it unpickles such a class; holding the lock across fork() rules that out.
+_class_tracker_lock = getattr(cloudpickle.cloudpickle, "_DYNAMIC_CLASS_TRACKER_LOCK", None)
+if _class_tracker_lock is not None:
+    os.register_at_fork(
+        before=_class_tracker_lock.acquire,
+        after_in_parent=_class_tracker_lock.release,
+        after_in_child=_class_tracker_lock.release,
+    )
