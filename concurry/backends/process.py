@@ -28,7 +28,7 @@ from collections import deque
 from types import FunctionType
 from typing import Any, Mapping, Optional, TypeVar
 
-import cloudpickle
+import cloudpickle  # type: ignore[import-untyped]
 
 from concurry.backends import process_launch
 from concurry.backends.process_child import (

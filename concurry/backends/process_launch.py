@@ -29,7 +29,7 @@ import time
 import traceback
 from typing import Any, Optional
 
-import cloudpickle
+import cloudpickle  # type: ignore[import-untyped]
 
 from concurry.backends.process_child import flush_standard_streams, serve
 
@@ -203,7 +203,8 @@ def _serve_forked(fds: tuple[int, int, int], worker: Optional[tuple[Any, ...]]) 
 
 def _interpreter_command(entry: str, *args: str) -> list[str]:
     """The command of a fresh interpreter with the parent's flags (-O, -X, -W ...) running ``entry()``."""
-    flags = subprocess._args_from_interpreter_flags()  # the flags multiprocessing's spawn passes on, too
+    # The same private helper multiprocessing's spawn uses to pass the parent's flags on.
+    flags = subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
     return [sys.executable, *flags, "-c", _SPAWN_CODE.format(entry, entry), *args]
 
 
