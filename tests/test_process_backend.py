@@ -506,6 +506,29 @@ def test_calls_beyond_the_pipe_wait_without_blocking_and_can_be_cancelled(tmp_pa
     worker.stop()
 
 
+@pytest.mark.timeout(30)
+def test_result_times_out_and_waiters_in_several_threads_all_get_their_answers(tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    worker = Counter.options(mode="process").init()
+    held = worker.wait_for(str(gate))
+    with pytest.raises(TimeoutError):
+        held.result(timeout=0.05)
+    answers: dict[int, Any] = {}
+
+    def wait_for_answer(i: int) -> None:
+        answers[i] = worker.identity(i).result(timeout=20)
+
+    threads = [threading.Thread(target=wait_for_answer, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    gate.touch()
+    for thread in threads:
+        thread.join(20)
+    assert held.result(timeout=20) is True
+    assert answers == {i: i for i in range(6)}
+    worker.stop()
+
+
 # -- stopping and reclaiming -----------------------------------------------------------------------------------
 
 

@@ -6,7 +6,8 @@ The parent side of the design (the child side and the wire format live in ``proc
   refers to ``__main__``, which a spawned child does not have), then writes it to the pipe without blocking.
   What does not fit waits in a backlog that a writer thread, started only then, drains as the child reads.
 - A reader thread completes futures from the child's answers. It also watches the child's pidfd, so a killed
-  child fails every pending call at once even when a grandchild still holds its pipe.
+  child fails every pending call at once even when a grandchild still holds its pipe. A thread that waits on a
+  result while no other thread reads takes the reading over (``_lead``), so the answer wakes it directly.
 - ``cancel()`` and ``running()`` read what the child has started from a small shared file (see
   ``process_child``): exact, and free on the call path.
 """
@@ -23,6 +24,7 @@ import signal
 import sys
 import tempfile
 import threading
+import time
 import weakref
 from collections import deque
 from types import FunctionType
@@ -46,7 +48,7 @@ from concurry.backends.process_child import (
 from concurry.backends.process_launch import close_fd, track_fd
 from concurry.codegen.spec import WorkerSpec
 from concurry.core.errors import WorkerDiedError, WorkerStoppedError, attach_remote_traceback
-from concurry.core.future import CANCELLED, PENDING, ConcurrentFuture, Future
+from concurry.core.future import CANCELLED, FINISHED, PENDING, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 
@@ -96,6 +98,19 @@ class ProcessFuture(ConcurrentFuture[T]):
             return self._state == PENDING and backend is not None and backend._started[0] >= self._call_id
         except ValueError:  # the record was released: the child is gone and this call is being resolved
             return False
+
+    def _wait(self, timeout: Optional[float]) -> None:
+        backend = self._backend
+        if backend is not None and backend._can_lead:
+            if timeout is None:
+                backend._lead(self, None)
+            else:
+                deadline = time.monotonic() + timeout
+                backend._lead(self, timeout)
+                timeout = max(deadline - time.monotonic(), 0.0)
+            if self._state >= FINISHED:
+                return
+        ConcurrentFuture._wait(self, timeout)
 
     def cancel(self) -> bool:
         """True if the call had not started in the child (it will never run); False once it has."""
@@ -184,6 +199,12 @@ class ProcessBackend:
         "_dropped",
         "_writer",
         "_reader",
+        "_read_lock",
+        "_reading",
+        "_buffer",
+        "_watch",
+        "_lead_poll",
+        "_can_lead",
         "_child",
         "_request_fd",
         "_reply_fd",
@@ -216,6 +237,12 @@ class ProcessBackend:
         self._dropped: set[int] = set()
         self._writer: Optional[threading.Thread] = None
         self._reader: Optional[threading.Thread] = None
+        self._read_lock = threading.Lock()  # held by whichever thread reads the answers
+        self._reading = True  # False once the reader thread has read the last answer
+        self._buffer = bytearray()  # answers read in part
+        self._watch: Any = None  # what the reader thread waits on: the answer pipe and the child's pidfd
+        self._lead_poll: Any = None  # the same, for a thread that reads its own answer (see _lead)
+        self._can_lead = False
         self._child: Optional[process_launch.ChildProcess] = None
         self._request_fd = self._reply_fd = self._shared_fd = -1
         self._shared: Optional[mmap.mmap] = None
@@ -266,11 +293,22 @@ class ProcessBackend:
         if boot is not None:
             with self._lock:
                 self._send(BOOT_ID, REQUEST.pack(len(boot), BOOT_ID) + boot)
+        self._watch_child()
         _live.add(self)
         self._reader = threading.Thread(
             target=self._read_replies, name=f"concurry-process-{self._name}", daemon=True
         )
         self._reader.start()
+
+    def _watch_child(self) -> None:
+        assert self._child is not None
+        fds = [self._reply_fd] if self._child.pidfd is None else [self._reply_fd, self._child.pidfd]
+        self._can_lead = hasattr(select, "epoll")
+        self._watch = select.epoll() if self._can_lead else select.poll()
+        self._lead_poll = select.poll()
+        for fd in fds:
+            self._watch.register(fd, select.POLLIN)
+            self._lead_poll.register(fd, select.POLLIN)
 
     def stop(self, timeout: Optional[float]) -> None:
         """Let the queued calls finish and the child exit; past ``timeout``, terminate it and resolve the rest."""
@@ -437,59 +475,97 @@ class ProcessBackend:
     # -- answers ------------------------------------------------------------------------------------------------
     def _read_replies(self) -> None:
         """Reader thread: complete futures from the child's answers until it exits, then resolve the rest."""
-        fd = self._reply_fd
         assert self._child is not None
         pidfd = self._child.pidfd
-        poller = select.poll()
-        poller.register(fd, select.POLLIN)
-        if pidfd is not None:
-            poller.register(pidfd, select.POLLIN)
-        buffer = bytearray()
-        header_size = REPLY.size
-        unpack_from = REPLY.unpack_from
-        loads = pickle.loads
-        pending = self._pending
-        child_exited = False
+        watch = self._watch
         try:
             while True:
-                for ready_fd, _ in poller.poll():
-                    if ready_fd == pidfd:
-                        child_exited = True
-                while True:  # read all there is: after an exit, what the child wrote before it died
-                    try:
-                        chunk = os.read(fd, _READ_SIZE)
-                    except BlockingIOError:
-                        break
-                    if not chunk:
+                events = watch.poll()
+                with self._read_lock:
+                    exited = any(ready == pidfd for ready, _ in events)
+                    if self._drain(exhaust=exited) or exited:  # after an exit: what the child wrote before it
                         return
-                    buffer += chunk
-                    end = len(buffer)
-                    position = 0
-                    while end - position >= header_size:
-                        size, call_id, kind = unpack_from(buffer, position)
-                        stop = position + header_size + size
-                        if stop > end:
-                            break
-                        payload = buffer[position + header_size : stop]
-                        position = stop
-                        if kind == RESULT:
-                            future = pending.pop(call_id, None)
-                            if future is not None:
-                                try:
-                                    value = loads(payload)
-                                except Exception as error:
-                                    future.set_exception(self._unpickling_failed(future, error))
-                                else:
-                                    future.set_result(value)
-                                    del value
-                                del future
-                        else:
-                            self._complete_with_error(call_id, kind, bytes(payload))
-                    del buffer[:position]
-                if child_exited:
-                    return
         finally:
+            with self._read_lock:
+                self._reading = False  # no thread reads the pipe from here on
             self._wind_up()
+
+    def _lead(self, future: ProcessFuture[Any], timeout: Optional[float]) -> None:
+        """Wait for ``future`` by reading the answers in the waiting thread itself, when no other thread reads.
+
+        The reader thread stops watching the pipe meanwhile (``epoll`` applies that to its wait at once), so an
+        answer wakes only the thread that waits for it: one hand-off fewer than completing through the reader.
+        Returns when ``future`` is done, at ``timeout``, or when the child ends (the reader thread winds up).
+        """
+        if not self._read_lock.acquire(False):
+            return
+        try:
+            if not self._reading:
+                return
+            assert self._child is not None
+            pidfd, fd, watch, poll = self._child.pidfd, self._reply_fd, self._watch, self._lead_poll.poll
+            deadline = None if timeout is None else time.monotonic() + timeout
+            watch.modify(fd, 0)
+            try:
+                while future._state < FINISHED:
+                    if deadline is None:
+                        events = poll()
+                    else:
+                        remaining = deadline - time.monotonic()
+                        events = poll(remaining * 1000) if remaining > 0 else []
+                        if not events:
+                            return
+                    exited = any(ready == pidfd for ready, _ in events)
+                    if self._drain(exhaust=exited) or exited:
+                        return
+            finally:
+                watch.modify(fd, select.EPOLLIN)
+        finally:
+            self._read_lock.release()
+
+    def _drain(self, exhaust: bool) -> bool:
+        """Read and complete the answers available (under ``_read_lock``); True at end-of-file.
+
+        Stops after a short read unless ``exhaust``: the pipe is then most likely empty, and a wait on it follows.
+        """
+        fd = self._reply_fd
+        buffer = self._buffer
+        header_size = REPLY.size
+        unpack_from = REPLY.unpack_from
+        pending = self._pending
+        while True:
+            try:
+                chunk = os.read(fd, _READ_SIZE)
+            except BlockingIOError:
+                return False
+            if not chunk:
+                return True
+            buffer += chunk
+            end = len(buffer)
+            position = 0
+            while end - position >= header_size:
+                size, call_id, kind = unpack_from(buffer, position)
+                stop = position + header_size + size
+                if stop > end:
+                    break
+                payload = buffer[position + header_size : stop]
+                position = stop
+                if kind == RESULT:
+                    future = pending.pop(call_id, None)
+                    if future is not None:
+                        try:
+                            value = pickle.loads(payload)
+                        except Exception as error:
+                            future.set_exception(self._unpickling_failed(future, error))
+                        else:
+                            future.set_result(value)
+                            del value
+                        del future
+                else:
+                    self._complete_with_error(call_id, kind, bytes(payload))
+            del buffer[:position]
+            if len(chunk) < _READ_SIZE and not exhaust:
+                return False
 
     def _complete_with_error(self, call_id: int, kind: int, payload: bytes) -> None:
         if kind == INIT_FAILED:
@@ -568,6 +644,8 @@ class ProcessBackend:
             if self._shared is not None:
                 self._shared.close()  # the mapping holds a descriptor of its own
                 self._shared = None
+        if self._can_lead:
+            self._watch.close()
         child.close()
         _live.discard(self)
 
