@@ -1,4 +1,4 @@
-"""Process mode: one child process per worker, sent calls through one pipe and answering through another.
+"""Process mode: one child process per worker; calls reach it through one pipe and answers return through another.
 
 The parent side of the design (the child side and the wire format live in ``process_child``):
 
