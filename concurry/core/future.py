@@ -1,14 +1,26 @@
 """Futures returned by worker calls.
 
 One generic ``Future[T]`` with the ``concurrent.futures.Future`` interface plus ``__await__`` and a ``uuid``.
-Backends complete futures from their own threads; waiting is a single pre-acquired lock that completion
-releases, which is several times cheaper than the ``Condition`` per future of ``concurrent.futures``.
+Backends complete futures from their own threads. Futures are on every call's path, so they are built to be
+cheap: a ``SyncFuture`` is created complete, and a ``ConcurrentFuture`` takes no lock on the common path:
+
+- waiting uses one ``_thread`` lock, made only when someone waits on a call that is not done yet;
+- the thread that starts a call claims it without the global lock: it announces itself (``_started``), then
+  looks for a cancel in progress (``_cancelling``), while ``cancel()`` raises that flag, then looks for the
+  announcement. Under the GIL one of the two always sees the other, so a queued call is either cancelled
+  (``cancel()`` returns True and the call never runs) or started (``cancel()`` returns False), never both;
+- a running call is completed only by the thread running it, so its completion needs no lock either; waiters
+  and done-callbacks are published before the state is read again, and callbacks are taken from their list one
+  ``pop`` at a time, so each runs exactly once whichever side runs it.
+
+Transitions from PENDING straight to FINISHED or CANCELLED (a call failed before it started, a process-mode
+answer, ``Future.cancel``) take ``_transition_lock`` as before.
 """
 
 from __future__ import annotations
 
 import itertools
-from _thread import allocate_lock
+from _thread import LockType, allocate_lock
 from concurrent.futures import CancelledError
 from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, Optional, TypeVar
 
@@ -74,9 +86,10 @@ class Future(Generic[T]):
     @property
     def uuid(self) -> str:
         """A string unique within this process, made on first use so calls that never ask pay nothing."""
-        if self._uuid is None:
-            self._uuid = f"{self._kind}-future-{next(_ids)}-{id(self):x}"
-        return self._uuid
+        uuid = getattr(self, "_uuid", None)  # fast constructors leave the slot unset
+        if uuid is None:
+            uuid = self._uuid = f"{self._kind}-future-{next(_ids)}-{id(self):x}"
+        return uuid
 
     def __repr__(self) -> str:
         state = _STATE_NAMES[self._state]
@@ -113,10 +126,12 @@ class Future(Generic[T]):
         """Block until done or raise ``TimeoutError``. Overridden by futures completed in other threads."""
 
     def result(self, timeout: Optional[float] = None) -> T:
-        if self._state < FINISHED:
-            self._wait(timeout)
-        if self._state == CANCELLED:
-            raise CancelledError()
+        state = self._state
+        if state != FINISHED:
+            if state < FINISHED:
+                self._wait(timeout)
+            if self._state == CANCELLED:
+                raise CancelledError()
         exc = self._exception
         if exc is not None:
             raise exc
@@ -132,13 +147,18 @@ class Future(Generic[T]):
     def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
         """Call ``fn(future)`` when the future completes; at once if it already has."""
         with _transition_lock:
-            if self._state < FINISHED:
+            if self._state >= FINISHED:
+                pending = False
+            else:
+                pending = True
                 if self._callbacks is None:
                     self._callbacks = [fn]
                 else:
                     self._callbacks.append(fn)
-                return
-        _invoke_callback(fn, self)
+        if not pending:
+            _invoke_callback(fn, self)
+        elif self._state >= FINISHED:  # completed without the lock after fn was added: fn may have been missed
+            self._run_callbacks()
 
     def __await__(self) -> Generator[Any, None, T]:
         if self._state < FINISHED:
@@ -158,32 +178,44 @@ class Future(Generic[T]):
     def set_running_or_notify_cancel(self) -> bool:
         """Mark the call as started; False if it was cancelled first and must not run."""
         with _transition_lock:
-            if self._state == CANCELLED:
+            state = self._state
+            if state == CANCELLED:
                 return False
-            self._state = RUNNING
+            if state == PENDING:
+                self._state = RUNNING
             return True
 
     def set_result(self, value: T) -> None:
-        self._result = value
-        self._finish()
+        self._finish(value, None)
 
     def set_exception(self, exception: BaseException) -> None:
-        self._exception = exception
-        self._finish()
+        self._finish(None, exception)
 
-    def _finish(self) -> None:
+    def _finish(self, value: Any, exception: Optional[BaseException]) -> None:
+        """Complete the future unless it already is (a cancelled call's late outcome is dropped)."""
         with _transition_lock:
             if self._state >= FINISHED:
                 return
+            self._result = value
+            self._exception = exception
             self._state = FINISHED
         self._on_complete()
 
     def _on_complete(self) -> None:
+        if self._callbacks is not None:
+            self._run_callbacks()
+
+    def _run_callbacks(self) -> None:
+        """Run the callbacks not yet run, in order; ``pop`` is atomic, so concurrent runs share them out."""
         callbacks = self._callbacks
-        if callbacks is not None:
-            self._callbacks = None
-            for fn in callbacks:
-                _invoke_callback(fn, self)
+        if callbacks is None:
+            return
+        while True:
+            try:
+                fn = callbacks.pop(0)
+            except IndexError:
+                return
+            _invoke_callback(fn, self)
 
 
 def _invoke_callback(fn: Callable[[Future[Any]], object], future: Future[Any]) -> None:
@@ -218,34 +250,58 @@ else:
 
 
 class SyncFuture(Future[T]):
-    """A future that is complete when created: sync mode runs the call before returning."""
+    """A future that is complete when created: sync mode runs the call before returning.
+
+    Built with ``of_result``/``of_exception`` (or the sync backend's inlined equivalent): the constructor is
+    the C-level ``object.__init__``, because a Python ``__init__`` would be a noticeable share of a sync call.
+    """
 
     __slots__ = ()
     _kind = "sync"
+    __init__ = object.__init__  # type: ignore[assignment]
 
     def _wait(self, timeout: Optional[float]) -> None:
         raise AssertionError("a SyncFuture is created complete")  # pragma: no cover
 
+    def result(self, timeout: Optional[float] = None) -> T:
+        exception = self._exception
+        if exception is None:
+            return self._result  # type: ignore[no-any-return]
+        raise exception
+
+    def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
+        _invoke_callback(fn, self)
+
     @classmethod
     def of_result(cls, value: T) -> SyncFuture[T]:
         future: SyncFuture[T] = cls()
-        future._result = value
         future._state = FINISHED
+        future._result = value
+        future._exception = None
         return future
 
     @classmethod
     def of_exception(cls, exception: BaseException) -> SyncFuture[Any]:
         future: SyncFuture[Any] = cls()
-        future._exception = exception
         future._state = FINISHED
+        future._result = None
+        future._exception = exception
         return future
 
 
 class ConcurrentFuture(Future[T]):
-    """A future completed by another thread (thread, asyncio and process modes)."""
+    """A future completed by another thread (thread, asyncio and process modes).
 
-    __slots__ = ("_waiter",)
+    A queued thread-mode call is its own future: ``_call_name``, ``_call_args`` and ``_call_kwargs`` carry it, so
+    a call costs one object rather than a future and a tuple. See the module docstring for the claiming protocol.
+    """
+
+    __slots__ = ("_waiter", "_cancelling", "_started", "_call_name", "_call_args", "_call_kwargs")
     _kind = "concurrent"
+
+    _waiter: Optional[LockType]
+    _cancelling: bool
+    _started: bool  # unset until a runner claims the call
 
     def __init__(self) -> None:
         self._state = PENDING
@@ -253,17 +309,72 @@ class ConcurrentFuture(Future[T]):
         self._exception = None
         self._callbacks = None
         self._uuid = None
-        waiter = allocate_lock()
-        waiter.acquire()
-        self._waiter = waiter
+        self._waiter = None
+        self._cancelling = False
+
+    def cancel(self) -> bool:
+        """Cancel a call that has not started. Returns False once it runs or has finished."""
+        with _transition_lock:  # serialises cancellers; the runner takes it only when it sees the flag
+            state = self._state
+            if state == CANCELLED:
+                return True
+            if state != PENDING:
+                return False
+            self._cancelling = True
+            if getattr(self, "_started", False):
+                return False  # the runner announced itself first: the call runs
+            self._state = CANCELLED
+        self._on_complete()
+        return True
+
+    def set_running_or_notify_cancel(self) -> bool:
+        """Claim the call for the runner; False if it was cancelled and must not run."""
+        self._started = True
+        if self._cancelling and not self._claim_contested():
+            return False
+        self._state = RUNNING
+        return True
+
+    def _claim_contested(self) -> bool:
+        """The runner announced itself while a cancel was under way: that cancel's decision stands."""
+        with _transition_lock:
+            return self._state != CANCELLED
+
+    def set_result(self, value: T) -> None:
+        if self._state == RUNNING:  # only the runner completes a running call: no one to race with
+            self._result = value
+            self._state = FINISHED
+            self._on_complete()
+        else:
+            self._finish(value, None)
+
+    def set_exception(self, exception: BaseException) -> None:
+        if self._state == RUNNING:
+            self._exception = exception
+            self._state = FINISHED
+            self._on_complete()
+        else:
+            self._finish(None, exception)
 
     def _wait(self, timeout: Optional[float]) -> None:
         waiter = self._waiter
+        if waiter is None:
+            with _transition_lock:
+                waiter = self._waiter
+                if waiter is None:
+                    waiter = allocate_lock()
+                    waiter.acquire()
+                    self._waiter = waiter
+            if self._state >= FINISHED:  # completed before it could see the waiter: nothing will release it
+                return
         if waiter.acquire(True, _NO_TIMEOUT if timeout is None else max(timeout, 0.0)):
             waiter.release()  # let every other waiter through as well
         elif self._state < FINISHED:
             raise TimeoutError(f"{self!r} did not complete within {timeout} seconds")
 
     def _on_complete(self) -> None:
-        self._waiter.release()
-        Future._on_complete(self)
+        waiter = self._waiter
+        if waiter is not None:
+            waiter.release()
+        if self._callbacks is not None:
+            self._run_callbacks()
