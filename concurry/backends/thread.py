@@ -3,23 +3,31 @@
 Habits taken from ``concurrent.futures.thread``: a queued call whose future was cancelled is skipped, never run;
 the thread holds no reference to the proxy, so a dropped proxy is collected and its finalizer stops the thread;
 a ``None`` sentinel ends the loop; references to finished calls are dropped at once.
+
+The hot path takes no lock. A queued call is its own ``ConcurrentFuture`` (see ``concurry.core.future`` for how
+the thread claims it against ``cancel()`` and completes it), and ``submit`` checks the stopped flag *after*
+queueing: ``stop()`` sets the flag before it queues the sentinel, so a call that sees no flag is ahead of the
+sentinel and will run, and a call that sees it is cancelled unless the thread has already started it.
 """
 
 from __future__ import annotations
 
 import threading
 from queue import Empty, SimpleQueue
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, Union
 
 from concurry.codegen.spec import WorkerSpec
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
-from concurry.core.future import ConcurrentFuture, Future
+from concurry.core.future import FINISHED, PENDING, RUNNING, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
+from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
 
-__all__ = ["Call", "ThreadBackend", "run_calls", "serve_calls", "stop_thread"]
+__all__ = ["Call", "ThreadBackend", "run_calls", "run_queued", "serve_calls", "stop_thread"]
 
 Call = tuple[ConcurrentFuture[Any], str, tuple[Any, ...], Optional[dict[str, Any]]]
+
+_new = object.__new__
 
 
 class ThreadBackend:
@@ -31,9 +39,9 @@ class ThreadBackend:
         self._spec = spec
         self._init_args = init_args
         self._init_kwargs = dict(init_kwargs)
-        self._queue: SimpleQueue[Optional[Call]] = SimpleQueue()
+        self._queue: SimpleQueue[Optional[ConcurrentFuture[Any]]] = SimpleQueue()
         self._put = self._queue.put
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # serialises stop() calls only
         self._stopped = False
         self._thread: Optional[threading.Thread] = None
 
@@ -47,11 +55,37 @@ class ThreadBackend:
         self._thread.start()
 
     def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
-        future: ConcurrentFuture[Any] = ConcurrentFuture()
-        with self._lock:
-            if self._stopped:
-                raise stopped_error(self._spec.name)
-            self._put((future, method, args, kwargs))
+        future: ConcurrentFuture[Any] = _new(ConcurrentFuture)  # the fields of ConcurrentFuture.__init__, inline
+        future._state = PENDING
+        future._result = None
+        future._exception = None
+        future._callbacks = None
+        future._waiter = None
+        future._cancelling = False
+        future._call_name = method
+        future._call_args = args
+        future._call_kwargs = kwargs
+        self._put(future)
+        if self._stopped:
+            return self._refuse(future)
+        return future
+
+    def submit_unwrapping(
+        self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]
+    ) -> Future[Any]:
+        for arg in args:
+            if type(arg) not in LEAF_TYPES:
+                return submit_unwrapped(self.submit, method, args, kwargs)
+        if kwargs:
+            for arg in kwargs.values():
+                if type(arg) not in LEAF_TYPES:
+                    return submit_unwrapped(self.submit, method, args, kwargs)
+        return self.submit(method, args, kwargs)
+
+    def _refuse(self, future: ConcurrentFuture[Any]) -> Future[Any]:
+        """A call queued while ``stop()`` ran: it stands only if the thread already took it."""
+        if future.cancel():
+            raise stopped_error(self._spec.name)
         return future
 
     def stop(self, timeout: Optional[float]) -> None:
@@ -67,7 +101,11 @@ class ThreadBackend:
         return not self._stopped and self._thread is not None and self._thread.is_alive()
 
 
-def stop_thread(thread: Optional[threading.Thread], queue: SimpleQueue[Optional[Call]], timeout: Optional[float]) -> None:
+def stop_thread(
+    thread: Optional[threading.Thread],
+    queue: SimpleQueue[Optional[Union[Call, ConcurrentFuture[Any]]]],
+    timeout: Optional[float],
+) -> None:
     """Wait for the thread to finish its queue; past ``timeout``, cancel whatever it has not started."""
     if thread is None or thread is threading.current_thread():
         return
@@ -79,20 +117,74 @@ def stop_thread(thread: Optional[threading.Thread], queue: SimpleQueue[Optional[
             except Empty:
                 break
             if call is not None:
-                call[0].cancel()
+                (call if isinstance(call, Future) else call[0]).cancel()
         queue.put(None)  # the drain may have taken the sentinel; the thread still needs one to exit
 
 
 def serve_calls(
-    queue: SimpleQueue[Optional[Call]], spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: dict[str, Any]
+    queue: SimpleQueue[Optional[ConcurrentFuture[Any]]],
+    spec: WorkerSpec,
+    init_args: tuple[Any, ...],
+    init_kwargs: dict[str, Any],
 ) -> None:
     """The worker thread: build the instance, then run calls in order until the sentinel."""
     try:
         methods = bind_methods(spec.cls(*init_args, **init_kwargs), spec)
     except BaseException as error:  # reported through the futures of the calls that follow
-        run_calls(queue, {}, error)
+        _fail_queued(queue, error)
     else:
-        run_calls(queue, methods, None)
+        run_queued(queue, methods)
+
+
+def run_queued(queue: SimpleQueue[Optional[ConcurrentFuture[Any]]], methods: dict[str, Any]) -> None:
+    """Run queued calls (futures carrying their call, as ``ThreadBackend.submit`` makes them) until the sentinel.
+
+    The future's claim and completion are inlined from ``ConcurrentFuture.set_running_or_notify_cancel`` and
+    ``set_result``/``set_exception``: at one call per iteration, two method calls are a fair share of the loop.
+    """
+    runner = CoroutineRunner()
+    get = queue.get
+    try:
+        while True:
+            future = get()
+            if future is None:
+                break
+            future._started = True
+            if future._cancelling and not future._claim_contested():
+                continue
+            future._state = RUNNING
+            args = future._call_args
+            kwargs = future._call_kwargs
+            future._call_args = future._call_kwargs = None  # the future outlives the call; its arguments need not
+            try:
+                if kwargs:
+                    result = methods[future._call_name](*args, **kwargs)
+                else:
+                    result = methods[future._call_name](*args)
+                if type(result) is CoroutineType:
+                    result = runner.run(result)
+            except BaseException as error:
+                future._exception = error
+                del error
+            else:
+                future._result = result
+                del result
+            future._state = FINISHED
+            if future._waiter is not None or future._callbacks is not None:
+                future._on_complete()
+            del future, args, kwargs
+    finally:
+        runner.close()
+
+
+def _fail_queued(queue: SimpleQueue[Optional[ConcurrentFuture[Any]]], error: BaseException) -> None:
+    """After a failed ``__init__``: every call fails with its error, until the sentinel."""
+    while True:
+        future = queue.get()
+        if future is None:
+            return
+        if future.set_running_or_notify_cancel():
+            future.set_exception(error)
 
 
 def run_calls(
@@ -101,7 +193,8 @@ def run_calls(
     init_error: Optional[BaseException],
     hand_off: Optional[Callable[[ConcurrentFuture[Any], CoroutineType[Any, Any, Any]], None]] = None,
 ) -> None:
-    """Run queued calls in order until the ``None`` sentinel; with ``init_error``, fail each call with it.
+    """Run queued ``(future, method, args, kwargs)`` calls in order until the ``None`` sentinel; with
+    ``init_error``, fail each call with it.
 
     With ``hand_off``, a coroutine returned by a call is passed on with the call's future instead of being run
     here, so a backend with an event loop of its own can run it without blocking this thread.
