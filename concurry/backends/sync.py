@@ -1,20 +1,35 @@
-"""Sync mode: the call runs in the caller's thread before the proxy method returns."""
+"""Sync mode: the call runs in the caller's thread before the proxy method returns.
+
+A sync-mode proxy method calls the worker's bound method itself (see ``concurry/codegen/templates/proxy.py.j2``)
+when its arguments need no unwrapping, through ``methods``, this backend's dict of bound methods; ``submit`` is the
+way for every other call. ``stop()`` replaces each bound method in that dict by one that raises ``Refused``, which
+``failed`` turns into the stopped-worker error, so the generated methods need no stopped check of their own.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, NoReturn, Optional
 
 from concurry.codegen.spec import WorkerSpec
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
-from concurry.core.future import Future, SyncFuture
+from concurry.core.future import FINISHED, Future, SyncFuture
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
+from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
 
-__all__ = ["SyncBackend"]
+__all__ = ["Refused", "SyncBackend"]
+
+
+class Refused(Exception):
+    """Raised in place of a stopped worker's methods; never leaves the generated method that called one."""
+
+
+def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
+    raise Refused
 
 
 class SyncBackend:
-    __slots__ = ("_spec", "_init_args", "_init_kwargs", "_methods", "_runner", "_stopped")
+    __slots__ = ("_spec", "_init_args", "_init_kwargs", "methods", "_runner", "_stopped")
 
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
@@ -22,29 +37,60 @@ class SyncBackend:
         self._spec = spec
         self._init_args = init_args
         self._init_kwargs = dict(init_kwargs)
-        self._methods: dict[str, Callable[..., Any]] = {}
+        self.methods: dict[str, Callable[..., Any]] = {}
         self._runner = CoroutineRunner()
         self._stopped = False
 
     def start(self) -> None:
         instance = self._spec.cls(*self._init_args, **self._init_kwargs)  # setup errors raise here, at init()
-        self._methods = bind_methods(instance, self._spec)
+        self.methods.update(bind_methods(instance, self._spec))
 
     def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
         if self._stopped:
             raise stopped_error(self._spec.name)
         try:
-            result = self._methods[method](*args, **kwargs) if kwargs else self._methods[method](*args)
-            if type(result) is CoroutineType:
-                result = self._runner.run(result)
+            result = self.methods[method](*args, **kwargs) if kwargs else self.methods[method](*args)
+        except Exception as error:
+            return self.failed(error)
+        if type(result) is CoroutineType:
+            return self.awaited(result)
+        future: SyncFuture[Any] = SyncFuture()
+        future._state = FINISHED
+        future._result = result
+        future._exception = None
+        return future
+
+    def submit_unwrapping(
+        self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]
+    ) -> Future[Any]:
+        for arg in args:
+            if type(arg) not in LEAF_TYPES:
+                return submit_unwrapped(self.submit, method, args, kwargs)
+        if kwargs:
+            for arg in kwargs.values():
+                if type(arg) not in LEAF_TYPES:
+                    return submit_unwrapped(self.submit, method, args, kwargs)
+        return self.submit(method, args, kwargs)
+
+    def failed(self, error: Exception) -> SyncFuture[Any]:
+        """The future of a call that raised ``error``; a call to a stopped worker raises instead."""
+        if type(error) is Refused:
+            raise stopped_error(self._spec.name) from None
+        return SyncFuture.of_exception(error)
+
+    def awaited(self, coroutine: CoroutineType[Any, Any, Any]) -> SyncFuture[Any]:
+        """The future of a call that returned a coroutine: the coroutine's outcome."""
+        try:
+            return SyncFuture.of_result(self._runner.run(coroutine))
         except Exception as error:
             return SyncFuture.of_exception(error)
-        return SyncFuture.of_result(result)
 
     def stop(self, timeout: Optional[float]) -> None:
         if not self._stopped:
             self._stopped = True
-            self._methods = {}
+            methods = self.methods
+            for name in methods:
+                methods[name] = _refuse
             self._runner.close()
 
     @property

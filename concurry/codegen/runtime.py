@@ -3,6 +3,9 @@
 Each worker method becomes a real method whose parameters are the worker method's own, so wrong arity fails
 at the call site, ``inspect.signature`` matches and ``help()`` is useful. The source is registered in
 ``linecache`` so tracebacks and debuggers show the generated lines.
+
+Generation is paid once per worker class and mode, within about a millisecond for 20 methods: the template is
+compiled once per process, and the class is created without pydantic's model construction (``_MethodsOnly``).
 """
 
 from __future__ import annotations
@@ -10,11 +13,15 @@ from __future__ import annotations
 import inspect
 import linecache
 import weakref
+from abc import ABCMeta
 from functools import lru_cache
 from pathlib import Path
+from types import CoroutineType
 from typing import Any
 
 from concurry.codegen.spec import MethodSpec, WorkerSpec
+from concurry.core.future import FINISHED, SyncFuture
+from concurry.core.unwrap import LEAF_TYPES
 
 __all__ = ["proxy_class", "render_proxy_source"]
 
@@ -29,8 +36,8 @@ _SHADOWABLE = frozenset({
 _classes: "weakref.WeakKeyDictionary[type, dict[tuple[str, bool], type]]" = weakref.WeakKeyDictionary()
 
 
-@lru_cache(maxsize=1)
-def _template() -> Any:
+@lru_cache(maxsize=None)
+def _template(name: str = "proxy.py.j2") -> Any:
     import jinja2
 
     env = jinja2.Environment(
@@ -40,66 +47,118 @@ def _template() -> Any:
         keep_trailing_newline=True,
         autoescape=False,
     )
-    return env.get_template("proxy.py.j2")
+    return env.get_template(name)
 
 
-def _receiver(method: MethodSpec) -> str:
-    names = set(method.signature.parameters)
+# Sync-mode methods with up to this many parameters, all positional, call the worker through ``_sync<n>``.
+_SYNC_MAX_ARITY = 8
+
+
+@lru_cache(maxsize=1)
+def _sync_calls() -> dict[str, Any]:
+    """The ``_sync<n>`` and ``_sync<n>_blocking`` functions, rendered and compiled once per process.
+
+    Shared by every sync-mode proxy, so a proxy method's own body stays one line, as cheap to generate as in
+    other modes, at the price of one frame per call.
+    """
+    source = _template("sync_calls.py.j2").render(max_arity=_SYNC_MAX_ARITY, finished=FINISHED)
+    filename = "<concurry sync calls>"
+    namespace: dict[str, Any] = {
+        "__name__": "concurry.codegen.generated",
+        "_leaf": LEAF_TYPES,
+        "_coroutine": CoroutineType,
+        "_SyncFuture": SyncFuture,
+    }
+    exec(compile(source, filename, "exec"), namespace)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return {name: value for name, value in namespace.items() if name.startswith("_sync")}
+
+
+_POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
+_POSITIONAL_OR_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_VAR_POSITIONAL = inspect.Parameter.VAR_POSITIONAL
+_KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
+_EMPTY = inspect.Parameter.empty
+
+
+def _render_method(method: MethodSpec, defaults: list[Any], direct: bool, blocking: bool) -> tuple[str, ...]:
+    """What the template needs of one method: name, receiver, parameter list and forwarding expressions.
+
+    Defaults are referenced from ``_defaults``. The receiver is positional-only, so with the annotations ``_build``
+    copies from the worker's signature, ``inspect.signature`` of the method is the worker method's own. With
+    ``direct`` (sync mode), a method whose parameters can all be passed by position (at most ``_SYNC_MAX_ARITY`` of
+    them) calls ``_sync<n>``, and ``direct`` is that function's suffix.
+    """
+    parameters = method.signature.parameters
     receiver = "self"
-    while receiver in names:
+    while receiver in parameters:
         receiver = "_" + receiver
-    return receiver
-
-
-def _render_method(method: MethodSpec, defaults: list[Any]) -> dict[str, str]:
-    """Parameter list and forwarding expressions of one method; defaults are referenced from ``_defaults``."""
-    P = inspect.Parameter
     params: list[str] = []
     positional: list[str] = []
     keyword: list[str] = []
-    star_args = star_kwargs = None
-    saw_star = False
-    last_kind = None
-    for param in method.signature.parameters.values():
-        if last_kind == P.POSITIONAL_ONLY and param.kind != P.POSITIONAL_ONLY:
+    star_args = star_kwargs = ""
+    saw_star = positional_only = False
+    for name, param in parameters.items():
+        kind = param.kind
+        if kind is not _POSITIONAL_ONLY and positional_only:
             params.append("/")
-        if param.kind == P.KEYWORD_ONLY and not saw_star:
-            params.append("*")
-            saw_star = True
-        text = param.name
-        if param.default is not P.empty:
-            text += f"=_defaults[{len(defaults)}]"
+            positional_only = False
+        if param.default is not _EMPTY:
+            params.append(f"{name}=_defaults[{len(defaults)}]")
             defaults.append(param.default)
-        if param.kind in (P.POSITIONAL_ONLY, P.POSITIONAL_OR_KEYWORD):
-            positional.append(param.name)
-        elif param.kind == P.VAR_POSITIONAL:
-            text = "*" + param.name
-            star_args = param.name
-            saw_star = True
-        elif param.kind == P.KEYWORD_ONLY:
-            keyword.append(param.name)
         else:
-            text = "**" + param.name
-            star_kwargs = param.name
-        params.append(text)
-        last_kind = param.kind
-    if last_kind == P.POSITIONAL_ONLY:
+            params.append(name)
+        if kind is _POSITIONAL_ONLY:
+            positional_only = True
+            positional.append(name)
+        elif kind is _POSITIONAL_OR_KEYWORD:
+            positional.append(name)
+        elif kind is _VAR_POSITIONAL:
+            params[-1] = "*" + name
+            star_args = name
+            saw_star = True
+        elif kind is _KEYWORD_ONLY:
+            if not saw_star:
+                params.insert(-1, "*")
+                saw_star = True
+            keyword.append(name)
+        else:
+            params[-1] = "**" + name
+            star_kwargs = name
+    if positional_only:
         params.append("/")
+    elif not parameters or next(iter(parameters.values())).kind is not _POSITIONAL_ONLY:
+        params.insert(0, "/")  # the receiver alone is positional-only
 
-    items = positional + ([f"*{star_args}"] if star_args else [])
-    args = "()" if not items else "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
+    items = positional + [f"*{star_args}"] if star_args else positional
+    args = "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")"
     if keyword:
-        entries = [f"{name!r}: {name}" for name in keyword] + ([f"**{star_kwargs}"] if star_kwargs else [])
+        entries = [f"{name!r}: {name}" for name in keyword]
+        if star_kwargs:
+            entries.append(f"**{star_kwargs}")
         kwargs = "{" + ", ".join(entries) + "}"
     else:
         kwargs = star_kwargs or "None"
-    return {
-        "name": method.name,
-        "receiver": _receiver(method),
-        "params": "".join(", " + p for p in params),
-        "args": args,
-        "kwargs": kwargs,
-    }
+    sync_call = ""
+    if direct and not (star_args or star_kwargs or keyword) and len(positional) <= _SYNC_MAX_ARITY:
+        sync_call = f"{len(positional)}_blocking" if blocking else str(len(positional))
+    return (
+        method.name,
+        f'"{method.name}"',  # an identifier: quoting needs no escapes
+        receiver,
+        "".join(", " + p for p in params),
+        args,
+        kwargs,
+        sync_call,
+        "".join(", " + name for name in positional),
+    )
+
+
+def _annotations(signature: inspect.Signature) -> dict[str, Any]:
+    annotations = {name: p.annotation for name, p in signature.parameters.items() if p.annotation is not _EMPTY}
+    if signature.return_annotation is not _EMPTY:
+        annotations["return"] = signature.return_annotation
+    return annotations
 
 
 def _class_name(spec: WorkerSpec, mode: str, blocking: bool) -> str:
@@ -109,7 +168,8 @@ def _class_name(spec: WorkerSpec, mode: str, blocking: bool) -> str:
 def render_proxy_source(spec: WorkerSpec, mode: str, blocking: bool) -> tuple[str, list[Any]]:
     """The source of the proxy class and the default values it refers to."""
     defaults: list[Any] = []
-    methods = [_render_method(m, defaults) for m in spec.methods]
+    direct = mode == "sync"
+    methods = [_render_method(m, defaults, direct, blocking) for m in spec.methods]
     bases = "_mixin, _base" if spec.proxy_mixin is not None else "_base"
     source = _template().render(
         worker=f"{spec.cls.__module__}.{spec.cls.__qualname__}",
@@ -120,6 +180,26 @@ def render_proxy_source(spec: WorkerSpec, mode: str, blocking: bool) -> tuple[st
         result_tail=".result()" if blocking else "",
     )
     return source, defaults
+
+
+class _MethodsOnly(type):
+    """Metaclass of the stand-in a generated class statement names as ``_base``.
+
+    A generated proxy class adds methods only: its fields, validators, config and schema are exactly its proxy
+    base's, which pydantic's metaclass would rebuild from scratch for a new subclass (the larger part of generating
+    a proxy). So ``class XProxy(_base):`` runs with ``_base`` bound to a stand-in of the real base, and this
+    metaclass creates the class on the real base with only the ``ABCMeta`` part of the base's metaclass. Instances
+    are validated by the base's validator, which fills in whatever instance it is given.
+    """
+
+    def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
+        real = tuple(getattr(base, "_concurry_base") if type(base) is mcs else base for base in bases)
+        return ABCMeta.__new__(type(real[-1]), name, real, namespace)  # type: ignore[no-any-return]
+
+
+@lru_cache(maxsize=None)
+def _stand_in(base: type) -> type:
+    return type.__new__(_MethodsOnly, f"{base.__name__}StandIn", (), {"_concurry_base": base})
 
 
 def _check_collisions(spec: WorkerSpec, base: type) -> None:
@@ -157,19 +237,18 @@ def _build(spec: WorkerSpec, mode: str, blocking: bool) -> type:
     filename = f"<concurry proxy {spec.cls.__module__}.{spec.cls.__qualname__} {mode}{' blocking' if blocking else ''}>"
     namespace: dict[str, Any] = {
         "__name__": "concurry.codegen.generated",
-        "_base": base,
+        "_base": _stand_in(base),
         "_mixin": spec.proxy_mixin,
         "_defaults": defaults,
     }
+    if mode == "sync":
+        namespace.update(_sync_calls())
     exec(compile(source, filename, "exec"), namespace)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     cls: type = namespace[class_name]
     for method in spec.methods:
         function = cls.__dict__[method.name]
-        receiver = inspect.Parameter(_receiver(method), inspect.Parameter.POSITIONAL_ONLY)
-        function.__signature__ = method.signature.replace(
-            parameters=[receiver, *method.signature.parameters.values()]
-        )
+        function.__annotations__ = _annotations(method.signature)
         function.__doc__ = method.doc
     cls.__qualname__ = class_name
     return cls
