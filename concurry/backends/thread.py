@@ -55,9 +55,8 @@ class ThreadBackend:
         self._thread.start()
 
     def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
-        future: ConcurrentFuture[Any] = _new(ConcurrentFuture)  # the fields of ConcurrentFuture.__init__, inline
+        future: ConcurrentFuture[Any] = _new(ConcurrentFuture)  # ConcurrentFuture.__init__'s fields, inline
         future._state = PENDING
-        future._result = None
         future._exception = None
         future._callbacks = None
         future._waiter = None
@@ -73,6 +72,8 @@ class ThreadBackend:
     def submit_unwrapping(
         self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]
     ) -> Future[Any]:
+        """``submit`` for arguments that may hold futures; the body of ``submit`` is repeated, not called, as
+        this is the path every call of a default proxy takes."""
         for arg in args:
             if type(arg) not in LEAF_TYPES:
                 return submit_unwrapped(self.submit, method, args, kwargs)
@@ -80,7 +81,19 @@ class ThreadBackend:
             for arg in kwargs.values():
                 if type(arg) not in LEAF_TYPES:
                     return submit_unwrapped(self.submit, method, args, kwargs)
-        return self.submit(method, args, kwargs)
+        future: ConcurrentFuture[Any] = _new(ConcurrentFuture)
+        future._state = PENDING
+        future._exception = None
+        future._callbacks = None
+        future._waiter = None
+        future._cancelling = False
+        future._call_name = method
+        future._call_args = args
+        future._call_kwargs = kwargs
+        self._put(future)
+        if self._stopped:
+            return self._refuse(future)
+        return future
 
     def _refuse(self, future: ConcurrentFuture[Any]) -> Future[Any]:
         """A call queued while ``stop()`` ran: it stands only if the thread already took it."""
