@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib
+import importlib.util
 import json
 import multiprocessing
 import os
@@ -235,7 +236,8 @@ ROWS: tuple[Row, ...] = (
     Row("thread-pool", "ThreadPoolExecutor(1)", _thread_pool, 10_000),
     Row("process-pool", "ProcessPoolExecutor(1)", _process_pool, 1_000),
     Row("raw-pipe", "raw multiprocessing.Pipe round trip", _raw_pipe, 2_000),
-    Row("sync", "concurry sync", _concurry(Echo, "f", mode="sync"), 100_000, _both("direct", 5.0, 5.0)),
+    Row("sync", "concurry sync", _concurry(Echo, "f", mode="sync"), 100_000,
+        (Check("one", "direct", "one", 5.0), Check("pipelined", "direct", "pipelined", None))),
     Row("thread", "concurry thread", _concurry(Echo, "f", mode="thread"), 20_000, _both("raw-queue", 1.3, 4.0)),
     Row("asyncio-sync", "concurry asyncio, sync method", _concurry(AsyncEcho, "f", mode="asyncio"), 10_000,
         _both("raw-queue", None, None)),
@@ -255,23 +257,25 @@ def _as_row(item: Any) -> Row:
     return item  # duck-typed: any object with Row's fields
 
 
-def all_rows() -> tuple[list[list[Row]], list[str]]:
-    """Rows in groups measured one after another: ours, then each extra module's (Ray starts threads and
-    processes of its own, which must not share a round with the GIL-sensitive thread rows)."""
-    groups, notes = [list(ROWS)], []
+def row_groups() -> list[tuple[str, Callable[[], list[Row]]]]:
+    """Rows in groups measured one after another: ours, then each extra module's. A group's module is imported
+    only when its turn comes, so Ray's threads, processes and heap (a larger heap makes every garbage collection
+    dearer) cannot weigh on the GC- and GIL-sensitive rows of the groups before it."""
+    groups: list[tuple[str, Callable[[], list[Row]]]] = [("concurry", lambda: list(ROWS))]
     for name in EXTRA_ROW_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as error:
-            if error.name != name:
-                notes.append(f"{name}: not importable ({error})")
-            continue
-        groups.append([_as_row(item) for item in module.rows()])
-    return groups, notes
+        if importlib.util.find_spec(name) is not None:
+            groups.append((name, lambda name=name: [_as_row(item) for item in importlib.import_module(name).rows()]))
+    return groups
+
+
+def _wanted(group: str, only: Optional[str]) -> bool:
+    """Our group always (it holds the floors); an extra module's when ``--only`` names part of its name."""
+    return only is None or group == "concurry" or any(word.strip() in group for word in only.split(",") if word.strip())
 
 
 def select(rows: list[Row], only: Optional[str]) -> list[Row]:
-    """Rows whose key contains one of the comma-separated words of ``only``, plus the floors they are checked against."""
+    """Rows whose key contains one of the comma-separated words of ``only``, and the floors they are checked
+    against."""
     if not only:
         return rows
     words = [w.strip() for w in only.split(",") if w.strip()]
@@ -320,7 +324,9 @@ def measure(rows: list[Row], repeats: int, scale: float) -> tuple[dict[str, dict
     return samples, unavailable
 
 
-def summarize(rows: list[Row], samples: dict[str, dict[str, list[float]]], unavailable: dict[str, str]) -> dict[str, Any]:
+def summarize(
+    rows: list[Row], samples: dict[str, dict[str, list[float]]], unavailable: dict[str, str]
+) -> dict[str, Any]:
     by_key = {row.key: row for row in rows}
     results: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
@@ -411,20 +417,30 @@ def main(argv: Optional[Iterable[str]] = None) -> None:
     parser.add_argument("--list", action="store_true", help="list the row keys and exit")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
-    groups, notes = all_rows()
-    if args.list:
-        for row in (row for group in groups for row in group):
-            print(f"{row.key:<16} {row.label}")
-        return
+    notes: list[str] = []
     rows: list[Row] = []
     samples: dict[str, dict[str, list[float]]] = {}
     unavailable: dict[str, str] = {}
-    for group in groups:
+    for name, load in row_groups():
+        if not (args.list or _wanted(name, args.only)):
+            continue
+        try:
+            group = load()
+        except Exception as error:  # a module being written, or ray not installed, must not stop the other rows
+            notes.append(f"{name}: rows unavailable ({type(error).__name__}: {error})")
+            continue
+        if args.list:
+            rows += group
+            continue
         chosen = select(group, args.only)
         group_samples, group_unavailable = measure(chosen, args.repeats, args.scale)
         rows += chosen
         samples.update(group_samples)
         unavailable.update(group_unavailable)
+    if args.list:
+        for row in rows:
+            print(f"{row.key:<16} {row.label}")
+        return
     report = {"machine": machine(), "repeats": args.repeats, "scale": args.scale, "notes": notes,
               **summarize(rows, samples, unavailable)}
     if args.json == "-":
