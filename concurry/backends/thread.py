@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from queue import Empty, SimpleQueue
-from typing import Any, Callable, Mapping, Optional, Union
+from typing import Any, Callable, Mapping, Optional
 
 from concurry.codegen.spec import WorkerSpec
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
@@ -114,11 +114,7 @@ class ThreadBackend:
         return not self._stopped and self._thread is not None and self._thread.is_alive()
 
 
-def stop_thread(
-    thread: Optional[threading.Thread],
-    queue: SimpleQueue[Optional[Union[Call, ConcurrentFuture[Any]]]],
-    timeout: Optional[float],
-) -> None:
+def stop_thread(thread: Optional[threading.Thread], queue: SimpleQueue[Any], timeout: Optional[float]) -> None:
     """Wait for the thread to finish its queue; past ``timeout``, cancel whatever it has not started."""
     if thread is None or thread is threading.current_thread():
         return
@@ -168,7 +164,7 @@ def run_queued(queue: SimpleQueue[Optional[ConcurrentFuture[Any]]], methods: dic
             future._state = RUNNING
             args = future._call_args
             kwargs = future._call_kwargs
-            future._call_args = future._call_kwargs = None  # the future outlives the call; its arguments need not
+            future._call_args, future._call_kwargs = (), None  # the future outlives the call; its arguments need not
             try:
                 if kwargs:
                     result = methods[future._call_name](*args, **kwargs)

@@ -258,7 +258,8 @@ class SyncFuture(Future[T]):
 
     __slots__ = ()
     _kind = "sync"
-    __init__ = object.__init__  # type: ignore[assignment]
+    if not TYPE_CHECKING:  # the same signature as Future.__init__, without its Python frame
+        __init__ = object.__init__
 
     def _wait(self, timeout: Optional[float]) -> None:
         raise AssertionError("a SyncFuture is created complete")  # pragma: no cover
@@ -302,6 +303,9 @@ class ConcurrentFuture(Future[T]):
     _waiter: Optional[LockType]
     _cancelling: bool
     _started: bool  # unset until a runner claims the call
+    _call_name: str
+    _call_args: tuple[Any, ...]
+    _call_kwargs: Optional[dict[str, Any]]
 
     def __init__(self) -> None:
         self._state = PENDING
