@@ -7,7 +7,8 @@
 Each row is measured two ways: one at a time (``f(i).result()`` in a loop) and pipelined (submit N calls, then
 wait for all). Rows are measured round-robin, ``--repeats`` rounds after a warm-up round, so load from other
 programs spreads over every row alike; a row's figure is the median of its rounds, and a ratio is the median of
-the per-round ratios to its floor measured in the same round.
+the per-round ratios to its floor measured in the same round. The cyclic GC runs as it would for users (holding
+N futures makes it collect); ``--pause-gc`` pauses it during each sample, as ``timeit`` does.
 
 Rows come from ``ROWS`` below and from any sibling module named in ``EXTRA_ROW_MODULES`` that has a ``rows()``
 function returning ``Row`` objects (or mappings with the same fields); a missing module or backend turns its rows
@@ -284,15 +285,22 @@ def select(rows: list[Row], only: Optional[str]) -> list[Row]:
     return [r for r in rows if r.key in wanted]
 
 
-def _timed(fn: Callable[[int], object], n: int) -> float:
-    """Microseconds per call of one run of ``fn(n)``."""
+def _timed(fn: Callable[[int], object], n: int, pause_gc: bool) -> float:
+    """Microseconds per call of one run of ``fn(n)``, the cyclic GC paused during it with ``pause_gc``."""
     gc.collect()
-    start = time.perf_counter()
-    fn(n)
-    return (time.perf_counter() - start) / n * 1e6
+    if pause_gc:
+        gc.disable()
+    try:
+        start = time.perf_counter()
+        fn(n)
+        return (time.perf_counter() - start) / n * 1e6
+    finally:
+        gc.enable()
 
 
-def measure(rows: list[Row], repeats: int, scale: float) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
+def measure(
+    rows: list[Row], repeats: int, scale: float, pause_gc: bool = False
+) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """Samples (µs/call) per row and column, measured round-robin; rows that cannot start are reported instead."""
     cases: dict[str, Case] = {}
     unavailable: dict[str, str] = {}
@@ -310,7 +318,7 @@ def measure(rows: list[Row], repeats: int, scale: float) -> tuple[dict[str, dict
                     if fn is None:
                         continue
                     try:
-                        value = _timed(fn, sizes[key])
+                        value = _timed(fn, sizes[key], pause_gc)
                     except Exception as error:
                         unavailable[key] = f"failed while measured: {type(error).__name__}: {error}"
                         del cases[key], samples[key]
@@ -379,8 +387,9 @@ def machine() -> dict[str, Any]:
 def render(report: dict[str, Any]) -> str:
     info = report["machine"]
     lines = [
-        f"{info['date']} · Python {info['python']} · {info['cpus']} CPUs · load {info['load_average']}"
-        f" · {report['repeats']} rounds, median (min–max) µs/call",
+        f"{info['date']} · Python {info['python']} · {info['cpus']} CPUs · load "
+        f"{', '.join(f'{x:.2f}' for x in info['load_average'] or ())} · {report['repeats']} rounds, "
+        f"median (min–max) µs/call · GC {'paused' if report['gc_paused'] else 'running'} during samples",
         "",
         f"{'row':<40} {'one at a time':>24} {'pipelined':>24}",
     ]
@@ -415,6 +424,8 @@ def main(argv: Optional[Iterable[str]] = None) -> None:
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every row's call count (default 1)")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH ('-' for stdout)")
     parser.add_argument("--list", action="store_true", help="list the row keys and exit")
+    parser.add_argument("--pause-gc", action="store_true",
+                        help="pause the cyclic GC while a sample runs, as timeit does (default: GC runs, as for users)")
     args = parser.parse_args(list(argv) if argv is not None else None)
 
     notes: list[str] = []
@@ -433,7 +444,7 @@ def main(argv: Optional[Iterable[str]] = None) -> None:
             rows += group
             continue
         chosen = select(group, args.only)
-        group_samples, group_unavailable = measure(chosen, args.repeats, args.scale)
+        group_samples, group_unavailable = measure(chosen, args.repeats, args.scale, args.pause_gc)
         rows += chosen
         samples.update(group_samples)
         unavailable.update(group_unavailable)
@@ -441,7 +452,8 @@ def main(argv: Optional[Iterable[str]] = None) -> None:
         for row in rows:
             print(f"{row.key:<16} {row.label}")
         return
-    report = {"machine": machine(), "repeats": args.repeats, "scale": args.scale, "notes": notes,
+    report = {"machine": machine(), "repeats": args.repeats, "scale": args.scale, "gc_paused": args.pause_gc,
+              "notes": notes,
               **summarize(rows, samples, unavailable)}
     if args.json == "-":
         json.dump(report, sys.stdout, indent=1)
