@@ -21,17 +21,20 @@ from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
 from concurry.core.future import FINISHED, PENDING, RUNNING, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
-from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
+from concurry.core.unwrap import LEAF_TYPES, Submit, submit_unwrapped
 
 __all__ = ["Call", "ThreadBackend", "run_calls", "run_queued", "serve_calls", "stop_thread"]
 
 Call = tuple[ConcurrentFuture[Any], str, tuple[Any, ...], Optional[dict[str, Any]]]
 
-_new = object.__new__
-
 
 class ThreadBackend:
-    __slots__ = ("_spec", "_init_args", "_init_kwargs", "_queue", "_put", "_lock", "_stopped", "_thread")
+    __slots__ = (
+        "_spec", "_init_args", "_init_kwargs", "_queue", "_lock", "_stopping", "_thread", "submit", "submit_unwrapping",
+    )
+
+    submit: Submit
+    submit_unwrapping: Submit
 
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
@@ -40,10 +43,10 @@ class ThreadBackend:
         self._init_args = init_args
         self._init_kwargs = dict(init_kwargs)
         self._queue: SimpleQueue[Optional[ConcurrentFuture[Any]]] = SimpleQueue()
-        self._put = self._queue.put
         self._lock = threading.Lock()  # serialises stop() calls only
-        self._stopped = False
+        self._stopping: list[bool] = []  # non-empty once stop() has begun; read by the submit functions
         self._thread: Optional[threading.Thread] = None
+        self.submit, self.submit_unwrapping = _submit_functions(self._queue.put, self._stopping, spec.name)
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -54,64 +57,74 @@ class ThreadBackend:
         )
         self._thread.start()
 
-    def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
-        future: ConcurrentFuture[Any] = _new(ConcurrentFuture)  # ConcurrentFuture.__init__'s fields, inline
-        future._state = PENDING
-        future._exception = None
-        future._callbacks = None
-        future._waiter = None
-        future._cancelling = False
-        future._call_name = method
-        future._call_args = args
-        future._call_kwargs = kwargs
-        self._put(future)
-        if self._stopped:
-            return self._refuse(future)
-        return future
-
-    def submit_unwrapping(
-        self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]
-    ) -> Future[Any]:
-        """``submit`` for arguments that may hold futures; the body of ``submit`` is repeated, not called, as
-        this is the path every call of a default proxy takes."""
-        for arg in args:
-            if type(arg) not in LEAF_TYPES:
-                return submit_unwrapped(self.submit, method, args, kwargs)
-        if kwargs:
-            for arg in kwargs.values():
-                if type(arg) not in LEAF_TYPES:
-                    return submit_unwrapped(self.submit, method, args, kwargs)
-        future: ConcurrentFuture[Any] = _new(ConcurrentFuture)
-        future._state = PENDING
-        future._exception = None
-        future._callbacks = None
-        future._waiter = None
-        future._cancelling = False
-        future._call_name = method
-        future._call_args = args
-        future._call_kwargs = kwargs
-        self._put(future)
-        if self._stopped:
-            return self._refuse(future)
-        return future
-
-    def _refuse(self, future: ConcurrentFuture[Any]) -> Future[Any]:
-        """A call queued while ``stop()`` ran: it stands only if the thread already took it."""
-        if future.cancel():
-            raise stopped_error(self._spec.name)
-        return future
-
     def stop(self, timeout: Optional[float]) -> None:
         with self._lock:
-            if self._stopped:
+            if self._stopping:
                 return
-            self._stopped = True
-            self._put(None)
+            self._stopping.append(True)  # before the sentinel: see the module docstring
+            self._queue.put(None)
         stop_thread(self._thread, self._queue, timeout)
 
     @property
     def alive(self) -> bool:
-        return not self._stopped and self._thread is not None and self._thread.is_alive()
+        return not self._stopping and self._thread is not None and self._thread.is_alive()
+
+
+def _submit_functions(
+    put: Callable[[ConcurrentFuture[Any]], None], stopping: list[bool], worker_name: str
+) -> tuple[Submit, Submit]:
+    """``submit`` and ``submit_unwrapping`` of a thread backend, as closures over what they use, since they are
+    every call's path: cells are cheaper to read than attributes, and a plain function cheaper to call than a
+    bound method. ``submit_unwrapping`` repeats the body of ``submit`` rather than calling it, for the same reason.
+    """
+    new = object.__new__
+    leaf = LEAF_TYPES
+
+    def submit(method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
+        future: ConcurrentFuture[Any] = new(ConcurrentFuture)  # ConcurrentFuture.__init__'s fields, inline
+        future._state = PENDING
+        future._exception = None
+        future._callbacks = None
+        future._waiter = None
+        future._cancelling = False
+        future._call_name = method
+        future._call_args = args
+        future._call_kwargs = kwargs
+        put(future)
+        if stopping:
+            return _refuse(future, worker_name)
+        return future
+
+    def submit_unwrapping(method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
+        for arg in args:
+            if type(arg) not in leaf:
+                return submit_unwrapped(submit, method, args, kwargs)
+        if kwargs:
+            for arg in kwargs.values():
+                if type(arg) not in leaf:
+                    return submit_unwrapped(submit, method, args, kwargs)
+        future: ConcurrentFuture[Any] = new(ConcurrentFuture)
+        future._state = PENDING
+        future._exception = None
+        future._callbacks = None
+        future._waiter = None
+        future._cancelling = False
+        future._call_name = method
+        future._call_args = args
+        future._call_kwargs = kwargs
+        put(future)
+        if stopping:
+            return _refuse(future, worker_name)
+        return future
+
+    return submit, submit_unwrapping
+
+
+def _refuse(future: ConcurrentFuture[Any], worker_name: str) -> Future[Any]:
+    """A call queued while ``stop()`` ran: it stands only if the thread already took it."""
+    if future.cancel():
+        raise stopped_error(worker_name)
+    return future
 
 
 def stop_thread(thread: Optional[threading.Thread], queue: SimpleQueue[Any], timeout: Optional[float]) -> None:
