@@ -420,7 +420,7 @@ def render(report: dict[str, Any]) -> str:
 def main(argv: Optional[Iterable[str]] = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", help="comma-separated words; keep rows whose key contains one (plus their floors)")
-    parser.add_argument("--repeats", type=int, default=7, help="measured rounds per row (default 7)")
+    parser.add_argument("--repeats", type=int, default=9, help="measured rounds per row (default 9)")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every row's call count (default 1)")
     parser.add_argument("--json", metavar="PATH", help="write the results as JSON to PATH ('-' for stdout)")
     parser.add_argument("--list", action="store_true", help="list the row keys and exit")
