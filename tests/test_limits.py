@@ -78,7 +78,7 @@ def most_in_any_window(times, window) -> int:
         (lambda: CallLimit(window_seconds=1, capacity=float("nan")), ["CallLimit", "capacity=nan"]),
         (lambda: LimitSet([ResourceLimit("c", 1), RateLimit("c", 1, 1)]), ["two limits with key 'c'"]),
         (lambda: LimitSet(["c"]), ["LimitSet got 'c'", "ResourceLimit, RateLimit and CallLimit"]),
-        (lambda: as_limit_set({"c": 1}), ["limits={'c': 1}", "list of limits or a LimitSet"]),
+        (lambda: as_limit_set({"c": 1}), ["limits={'c': 1}", "list of limits, a LimitSet or one limit"]),
     ],
 )
 def test_invalid_definitions_are_named(make, words):

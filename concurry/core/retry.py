@@ -11,7 +11,6 @@ Jitter (uniform over ``[0, w]``).
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import math
 import random
@@ -22,7 +21,13 @@ from types import CoroutineType
 from typing import Any, Awaitable, Callable, Literal, Mapping, Optional, Sequence, Union
 
 __all__ = [
+    "NumRetriesOption",
     "RETRY_ALGORITHMS",
+    "RetryAlgorithmOption",
+    "RetryConfigOption",
+    "RetryOnOption",
+    "RetryUntilOption",
+    "RetryWaitOption",
     "RetryAlgorithm",
     "RetryConfig",
     "RetryValidationError",
@@ -37,6 +42,13 @@ RETRY_ALGORITHMS: tuple[str, ...] = ("exponential", "linear", "fibonacci")
 RetryOnItem = Union[type[BaseException], Callable[..., bool]]
 RetryOn = Union[RetryOnItem, Sequence[RetryOnItem]]
 RetryUntil = Union[Callable[..., bool], Sequence[Callable[..., bool]]]
+
+# The types of the retry keywords of ``Worker.options``: a value, or a dict of values keyed by method name.
+NumRetriesOption = Union[int, dict[str, int]]
+RetryOnOption = Union[RetryOn, dict[str, RetryOn], None]
+RetryUntilOption = Union[RetryUntil, dict[str, RetryUntil], None]
+RetryAlgorithmOption = Union[RetryAlgorithm, dict[str, RetryAlgorithm]]
+RetryWaitOption = Union[float, dict[str, float]]
 
 # The key of a per-method dict that gives the value for methods it does not name.
 ANY_METHOD = "*"
@@ -184,6 +196,9 @@ class RetryConfig:
         return w * (1 - j) + (uniform(0.0, w * j) if j else 0.0)
 
 
+RetryConfigOption = Union[RetryConfig, dict[str, RetryConfig], None]
+
+
 def retry_wait_for(algorithm: str, base: float, attempt: int) -> float:
     if algorithm == "exponential":
         return base * 2.0 ** (attempt - 1)
@@ -221,13 +236,18 @@ def retrying(
     *,
     is_async: bool = False,
     sleep: Callable[[float], Any] = time.sleep,
-    async_sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    async_sleep: Optional[Callable[[float], Awaitable[Any]]] = None,
     uniform: Callable[[float, float], float] = random.uniform,
 ) -> Callable[..., Any]:
     """``fn`` with retries. With ``is_async`` the wrapper is a coroutine function; otherwise, when an attempt
     returns a coroutine (a function given to ``TaskWorker.submit`` may be async), the wrapper returns a coroutine
     that awaits it and goes on retrying with ``async_sleep``, so no event loop is ever blocked by a wait."""
     retries = config.num_retries
+    if async_sleep is None:
+        import asyncio  # here, not at the top: `import concurry` stays free of asyncio
+
+        async_sleep = asyncio.sleep
+    pause = async_sleep
 
     def rejected(results: list[Any], attempts: int) -> RetryValidationError:
         return RetryValidationError(
@@ -255,7 +275,7 @@ def retrying(
                 results.append(result)
                 if attempt > retries:
                     raise rejected(results, attempt)
-            await async_sleep(config.wait(attempt, uniform))
+            await pause(config.wait(attempt, uniform))
             attempt += 1
             pending = None
 

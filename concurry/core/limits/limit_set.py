@@ -13,7 +13,6 @@ reaches that state, so limits shared by several workers are enforced jointly:
 
 from __future__ import annotations
 
-import asyncio
 import math
 import os
 import sys
@@ -21,12 +20,12 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from concurry.core.limits.definitions import CallLimit, Limit
 from concurry.core.limits.store import LocalStore
 
-__all__ = ["Acquisition", "LimitSet", "as_limit_set"]
+__all__ = ["Acquisition", "LimitSet", "LimitsOption", "as_limit_set"]
 
 _LOCAL_MODES = frozenset({"sync", "thread", "asyncio"})
 
@@ -291,6 +290,10 @@ def _in_ray_worker() -> bool:
     return ray is not None and ray._private.worker.global_worker.mode == ray.WORKER_MODE
 
 
+# The type of the ``limits`` keyword of ``Worker.options``.
+LimitsOption = Union[LimitSet, Sequence[Limit], Limit, None]
+
+
 def as_limit_set(value: Any, name: str = "limits") -> "LimitSet":
     """The ``limits`` option: a LimitSet as is, a list of limits as a new set, ``None`` as the empty set."""
     if value is None:
@@ -306,7 +309,7 @@ def as_limit_set(value: Any, name: str = "limits") -> "LimitSet":
                     f"{name} got {item!r} in its list; give ResourceLimit, RateLimit and CallLimit objects"
                 )
         return LimitSet(value)
-    raise ValueError(f"{name}={value!r} is not allowed; give a list of limits or a LimitSet")
+    raise ValueError(f"{name}={value!r} is not allowed; give a list of limits, a LimitSet or one limit")
 
 
 _IDLE, _HELD, _DONE = 0, 1, 2
@@ -364,6 +367,8 @@ class Acquisition:
     async def __aenter__(self) -> "Acquisition":
         """Wait without blocking the event loop: poll, sleeping as long as the limits say (or briefly, when only
         a release can help)."""
+        import asyncio  # here, not at the top: `import concurry` stays free of asyncio
+
         self._start()
         if self.requested:
             store = self._set._store()
