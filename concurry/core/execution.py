@@ -12,15 +12,22 @@ from types import CoroutineType
 from typing import Any, Callable, Coroutine, Optional
 
 from concurry.codegen.spec import WorkerSpec
+from concurry.core.worker_side import WorkerSideConfig, apply_worker_side_config
 
 __all__ = ["CoroutineRunner", "CoroutineType", "bind_methods"]
 
 
-def bind_methods(instance: Any, spec: WorkerSpec) -> dict[str, Callable[..., Any]]:
-    """Every callable a proxy can name, bound to ``instance`` once so calls need no ``getattr``."""
+def bind_methods(
+    instance: Any, spec: WorkerSpec, config: Optional[WorkerSideConfig] = None
+) -> dict[str, Callable[..., Any]]:
+    """Every callable a proxy can name, bound to ``instance`` once so calls need no ``getattr``.
+
+    ``config`` (from ``worker_side_config``, made where the worker was created) wraps the methods with their
+    retries and sets ``instance.limits``; without it the worker gets the empty limit set.
+    """
     methods = {name: getattr(instance, name) for name in spec.method_names}
     methods["_concurry_getattr"] = instance._concurry_getattr
-    return methods
+    return apply_worker_side_config(instance, methods, config)
 
 
 class CoroutineRunner:
