@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any, Literal, Mapping, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from concurry.core.option_modes import MODE_SPECIFIC, MODES
 from concurry.core.ray_compat import ray_actor_option_hint
+from concurry.core.worker_side import RETRY_OPTIONS, check_option
 
 __all__ = ["MODES", "Mode", "MpContext", "WorkerOptions", "validate_options"]
 
@@ -31,6 +32,17 @@ class WorkerOptions(BaseModel):
     num_gpus: float = Field(default=0, ge=0)
     resources: Optional[dict[str, float]] = None
     actor_options: Optional[dict[str, Any]] = None
+    # Retries (docs/retries.md): each a value, or a dict of values by method name ('*': the others).
+    num_retries: Any = 0
+    retry_on: Any = None
+    retry_until: Any = None
+    retry_algorithm: Any = "exponential"
+    retry_wait: Any = 1.0
+    retry_jitter: Any = 0.3
+    retry: Any = None  # a RetryConfig (or a dict of them by method), instead of the individual retry options
+    limits: Any = None  # a LimitSet or a list of limits (docs/limits.md); becomes a LimitSet
+
+    _check_worker_side = field_validator(*RETRY_OPTIONS, "retry", "limits")(check_option)
 
 
 _ALLOWED = tuple(WorkerOptions.model_fields)
@@ -62,5 +74,6 @@ def validate_options(owner: str, given: Mapping[str, Any]) -> WorkerOptions:
         problem = error.errors()[0]
         name = ".".join(str(part) for part in problem["loc"]) or "options"
         raise ValueError(
-            f"{owner}.options() got an invalid value for {name}: {problem['input']!r} ({problem['msg']})"
+            f"{owner}.options() got an invalid value for {name}: {problem['input']!r} "
+            f"({problem['msg'].removeprefix('Value error, ')})"
         ) from error

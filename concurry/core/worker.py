@@ -16,8 +16,17 @@ from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, Optional, Typ
 from typing_extensions import ParamSpec
 
 if TYPE_CHECKING:
+    from concurry.core.limits import LimitSet, LimitsOption
     from concurry.core.options import MpContext, WorkerOptions
     from concurry.core.proxy import WorkerProxy
+    from concurry.core.retry import (
+        NumRetriesOption,
+        RetryAlgorithmOption,
+        RetryConfigOption,
+        RetryOnOption,
+        RetryUntilOption,
+        RetryWaitOption,
+    )
     from concurry.core.task import TaskWorker, TaskWorkerProxy
 
 __all__ = ["Worker", "WorkerBuilder", "worker"]
@@ -63,6 +72,10 @@ class Worker:
 
     __slots__ = ()
 
+    if TYPE_CHECKING:
+        # Set inside the running worker: its options(limits=...), else an empty set that admits everything.
+        limits: LimitSet
+
     # One overload per (mode, blocking): each mode accepts only the options that apply to it
     # (option_modes.MODE_SPECIFIC), so a misplaced option is a type error, and `blocking` decides the proxy's
     # method results. A new option goes into every overload of the modes it applies to.
@@ -75,6 +88,14 @@ class Worker:
         mode: Literal["sync"] = ...,
         blocking: Literal[True],
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, Literal[True]]: ...
 
     @overload
@@ -85,6 +106,14 @@ class Worker:
         mode: Literal["sync"] = ...,
         blocking: Literal[False] = ...,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, Literal[False]]: ...
 
     @overload
@@ -95,6 +124,14 @@ class Worker:
         mode: Literal["sync"] = ...,
         blocking: bool,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, bool]: ...
 
     # mode='thread'
@@ -106,6 +143,14 @@ class Worker:
         mode: Literal["thread"],
         blocking: Literal[True],
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, Literal[True]]: ...
 
     @overload
@@ -116,6 +161,14 @@ class Worker:
         mode: Literal["thread"],
         blocking: Literal[False] = ...,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, Literal[False]]: ...
 
     @overload
@@ -126,6 +179,14 @@ class Worker:
         mode: Literal["thread"],
         blocking: bool,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, bool]: ...
 
     # mode='asyncio'
@@ -137,6 +198,14 @@ class Worker:
         mode: Literal["asyncio"],
         blocking: Literal[True],
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, Literal[True]]: ...
 
     @overload
@@ -147,6 +216,14 @@ class Worker:
         mode: Literal["asyncio"],
         blocking: Literal[False] = ...,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, Literal[False]]: ...
 
     @overload
@@ -157,6 +234,14 @@ class Worker:
         mode: Literal["asyncio"],
         blocking: bool,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
     ) -> WorkerBuilder[P, W, bool]: ...
 
     # mode='process'
@@ -168,6 +253,14 @@ class Worker:
         mode: Literal["process"],
         blocking: Literal[True],
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
         mp_context: MpContext = ...,
     ) -> WorkerBuilder[P, W, Literal[True]]: ...
 
@@ -179,6 +272,14 @@ class Worker:
         mode: Literal["process"],
         blocking: Literal[False] = ...,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
         mp_context: MpContext = ...,
     ) -> WorkerBuilder[P, W, Literal[False]]: ...
 
@@ -190,6 +291,14 @@ class Worker:
         mode: Literal["process"],
         blocking: bool,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
         mp_context: MpContext = ...,
     ) -> WorkerBuilder[P, W, bool]: ...
 
@@ -202,6 +311,14 @@ class Worker:
         mode: Literal["ray"],
         blocking: Literal[True],
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
@@ -216,6 +333,14 @@ class Worker:
         mode: Literal["ray"],
         blocking: Literal[False] = ...,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
@@ -230,6 +355,14 @@ class Worker:
         mode: Literal["ray"],
         blocking: bool,
         unwrap_futures: bool = ...,
+        num_retries: NumRetriesOption = ...,
+        retry_on: RetryOnOption = ...,
+        retry_until: RetryUntilOption = ...,
+        retry_algorithm: RetryAlgorithmOption = ...,
+        retry_wait: RetryWaitOption = ...,
+        retry_jitter: RetryWaitOption = ...,
+        retry: RetryConfigOption = ...,
+        limits: LimitsOption = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
@@ -243,8 +376,12 @@ class Worker:
         from concurry.codegen.spec import spec_of
         from concurry.core.options import validate_options
 
+        from concurry.core.worker_side import check_method_keys
+
         validated = validate_options(cls.__qualname__, options)
-        proxy_class(spec_of(cls), validated.mode, validated.blocking)  # reject bad classes before any start
+        spec = spec_of(cls)
+        proxy_class(spec, validated.mode, validated.blocking)  # reject bad classes before any start
+        check_method_keys(spec, validated)
         return WorkerBuilder(cls, validated)
 
     def _concurry_getattr(self, name: str) -> Any:
