@@ -16,6 +16,7 @@ from concurry.core.future import FINISHED, Future, SyncFuture
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
+from concurry.core.worker_side import worker_side_config
 
 __all__ = ["Refused", "SyncBackend"]
 
@@ -29,7 +30,7 @@ def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
 
 
 class SyncBackend:
-    __slots__ = ("_spec", "_init_args", "_init_kwargs", "methods", "_runner", "_stopped")
+    __slots__ = ("_spec", "_init_args", "_init_kwargs", "methods", "_runner", "_stopped", "_worker_side")
 
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
@@ -40,10 +41,11 @@ class SyncBackend:
         self.methods: dict[str, Callable[..., Any]] = {}
         self._runner = CoroutineRunner()
         self._stopped = False
+        self._worker_side = worker_side_config(spec, options)
 
     def start(self) -> None:
         instance = self._spec.cls(*self._init_args, **self._init_kwargs)  # setup errors raise here, at init()
-        self.methods.update(bind_methods(instance, self._spec))
+        self.methods.update(bind_methods(instance, self._spec, self._worker_side))
 
     def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
         if self._stopped:

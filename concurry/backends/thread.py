@@ -22,6 +22,7 @@ from concurry.core.future import FINISHED, PENDING, RUNNING, ConcurrentFuture, F
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 from concurry.core.unwrap import LEAF_TYPES, Submit, submit_unwrapped
+from concurry.core.worker_side import WorkerSideConfig, worker_side_config
 
 __all__ = ["Call", "ThreadBackend", "run_calls", "run_queued", "serve_calls", "stop_thread"]
 
@@ -31,6 +32,7 @@ Call = tuple[ConcurrentFuture[Any], str, tuple[Any, ...], Optional[dict[str, Any
 class ThreadBackend:
     __slots__ = (
         "_spec", "_init_args", "_init_kwargs", "_queue", "_lock", "_stopping", "_thread", "submit", "submit_unwrapping",
+        "_worker_side",
     )
 
     submit: Submit
@@ -47,11 +49,12 @@ class ThreadBackend:
         self._stopping: list[bool] = []  # non-empty once stop() has begun; read by the submit functions
         self._thread: Optional[threading.Thread] = None
         self.submit, self.submit_unwrapping = _submit_functions(self._queue.put, self._stopping, spec.name)
+        self._worker_side = worker_side_config(spec, options)
 
     def start(self) -> None:
         self._thread = threading.Thread(
             target=serve_calls,
-            args=(self._queue, self._spec, self._init_args, self._init_kwargs),
+            args=(self._queue, self._spec, self._init_args, self._init_kwargs, self._worker_side),
             name=f"concurry-thread-{self._spec.name}",
             daemon=True,
         )
@@ -148,10 +151,11 @@ def serve_calls(
     spec: WorkerSpec,
     init_args: tuple[Any, ...],
     init_kwargs: dict[str, Any],
+    worker_side: Optional[WorkerSideConfig] = None,
 ) -> None:
     """The worker thread: build the instance, then run calls in order until the sentinel."""
     try:
-        methods = bind_methods(spec.cls(*init_args, **init_kwargs), spec)
+        methods = bind_methods(spec.cls(*init_args, **init_kwargs), spec, worker_side)
     except BaseException as error:  # reported through the futures of the calls that follow
         _fail_queued(queue, error)
     else:
