@@ -9,10 +9,16 @@ from concurry.core.worker import Worker, WorkerBuilder, worker
 
 __all__ = [
     "BaseFuture",
+    "CallLimit",
     "CancelledError",
     "ConcurrentFuture",
     "Future",
+    "LimitSet",
+    "RateLimit",
     "RemoteTraceback",
+    "ResourceLimit",
+    "RetryConfig",
+    "RetryValidationError",
     "SyncFuture",
     "TaskWorker",
     "Worker",
@@ -25,8 +31,20 @@ __all__ = [
 __version__ = "0.1.0"
 
 
+# Re-exported on first use: retries and limits are not needed to import concurry.
+_LAZY = {
+    "CallLimit": "concurry.core.limits",
+    "LimitSet": "concurry.core.limits",
+    "RateLimit": "concurry.core.limits",
+    "ResourceLimit": "concurry.core.limits",
+    "RetryConfig": "concurry.core.retry",
+    "RetryValidationError": "concurry.core.retry",
+}
+
 if TYPE_CHECKING:
     from concurry.backends.ray import RayFuture as RayFuture
+    from concurry.core.limits import CallLimit, LimitSet, RateLimit, ResourceLimit
+    from concurry.core.retry import RetryConfig, RetryValidationError
 else:
     # Hidden from type checkers, which would otherwise accept any name imported from ``concurry``.
 
@@ -36,4 +54,8 @@ else:
             from concurry.backends.ray import RayFuture
 
             return RayFuture
+        if name in _LAZY:
+            import importlib
+
+            return getattr(importlib.import_module(_LAZY[name]), name)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
