@@ -30,3 +30,30 @@ def fail_inside(limits, requested, results):
             raise ValueError("raised inside the block")
     except ValueError as error:
         results.put(("ValueError", str(error), limits.in_use()))
+
+
+class Flaky:
+    """A worker that fails its first ``failures`` calls and holds a connection while it works."""
+
+    def __init__(self, failures):
+        self.failures = failures
+        self.calls = 0
+
+    def work(self, x):
+        with self.limits.acquire(requested={"connections": 1}):
+            self.calls += 1
+            if self.calls <= self.failures:
+                raise ConnectionError(f"failure {self.calls}")
+            return x * 2, self.calls
+
+
+def apply_shipped_config(blob, results):
+    """What a process backend does in its child: unpickle the worker-side config and bind through it."""
+    import cloudpickle
+
+    from concurry.core.worker_side import apply_worker_side_config
+
+    config = cloudpickle.loads(blob)
+    instance = Flaky(2)
+    methods = apply_worker_side_config(instance, {"work": instance.work}, config)
+    results.put((methods["work"](21), instance.limits.in_use()))
