@@ -8,6 +8,17 @@ bound methods the proxy calls and sets ``instance.limits``.
 
 Only the bound entry points are wrapped: a worker method that calls ``self.other()`` calls the plain method, so
 a call is never retried twice over.
+
+What a backend does:
+
+1. Where the worker is created (the caller's process), after Ray is connected for ray mode:
+   ``worker_side = worker_side_config(spec, options)``. This starts the set's server (process mode) or moves
+   its state into a Ray actor (ray mode), so it must run before the child or actor starts.
+2. Carry ``worker_side`` to where the instance lives: by fork inheritance, or pickled with cloudpickle (spawn,
+   forkserver, Ray actor arguments).
+3. There, after building the instance: ``bind_methods(instance, spec, worker_side)``, or, for a backend that
+   binds its own dict of methods, ``methods = apply_worker_side_config(instance, methods, worker_side)``.
+   Calls must go through the returned dict, not ``getattr(instance, name)``.
 """
 
 from __future__ import annotations
