@@ -60,7 +60,7 @@ from concurry.core.future import (
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 from concurry.core.task import TaskWorker
-from concurry.core.unwrap import contains_future
+from concurry.core.unwrap import contains_future, defer, pending_futures
 
 __all__ = ["RayBackend", "RayFuture"]
 
@@ -688,6 +688,12 @@ class RayBackend:
     def _submit_with_futures(
         self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]
     ) -> Future[Any]:
+        waiting: list[Future[Any]] = []  # other futures not done yet; Ray waits for its own references itself
+        pending_futures(args, waiting, (RayFuture,))
+        if kwargs:
+            pending_futures(kwargs, waiting, (RayFuture,))
+        if waiting:
+            return defer(self._submit_with_futures, method, args, kwargs, waiting)
         refs: list[Any] = []
         try:
             args = tuple([_prepare(arg, refs) for arg in args])
