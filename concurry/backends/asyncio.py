@@ -7,7 +7,8 @@ rather than run on the sync thread; ``TaskWorker.submit`` of an async function g
 
 Calls reach the loop through an inbox drained in batches: a burst of submissions costs one loop wake-up, not
 one each. The instance is created on the loop before ``start()`` returns, so setup errors raise at ``init()``
-and asyncio objects made in ``__init__`` (locks, queues, client sessions) belong to the worker's loop.
+and asyncio objects made in ``__init__`` (locks, queues, client sessions) belong to the worker's loop. Model
+workers are the exception: ``init()`` builds and validates them in the caller (see ``concurry.core.backend.Built``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, Awaitable, Callable, Mapping, Optional
 
 from concurry.backends.thread import Call, run_calls, stop_thread
 from concurry.codegen.spec import WorkerSpec
+from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineType, bind_methods
 from concurry.core.future import CancelledError, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
@@ -195,7 +197,7 @@ class AsyncioBackend:
 
     def _create_instance(self, created: ConcurrentFuture[Any]) -> None:
         try:
-            instance = self._spec.cls(*self._init_args, **self._init_kwargs)
+            instance = make_instance(self._spec.cls, self._init_args, self._init_kwargs)
         except BaseException as error:
             created.set_exception(error)
         else:

@@ -27,6 +27,8 @@ import traceback
 from types import CoroutineType
 from typing import Any, Callable, Optional
 
+from concurry.core.backend import make_instance
+
 __all__ = [
     "ARGS_FAILED",
     "BOOT_ID",
@@ -88,7 +90,7 @@ def serve(request_fd: int, reply_fd: int, shared_fd: int, worker: Optional[Worke
                 worker = _receive_worker(read)
             cls, method_names, args, kwargs = worker
             del worker
-            instance = cls(*args, **kwargs)
+            instance = make_instance(cls, args, kwargs)
             methods: dict[str, Callable[..., Any]] = {name: getattr(instance, name) for name in method_names}
             methods["_concurry_getattr"] = instance._concurry_getattr
             name = cls.__qualname__

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
 from concurry.codegen.spec import WorkerSpec
+from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
 from concurry.core.future import FINISHED, Future, SyncFuture
 from concurry.core.options import WorkerOptions
@@ -44,7 +45,8 @@ class SyncBackend:
         self._worker_side = worker_side_config(spec, options)
 
     def start(self) -> None:
-        instance = self._spec.cls(*self._init_args, **self._init_kwargs)  # setup errors raise here, at init()
+        # setup errors raise here, at init()
+        instance = make_instance(self._spec.cls, self._init_args, self._init_kwargs)
         self.methods.update(bind_methods(instance, self._spec, self._worker_side))
 
     def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:

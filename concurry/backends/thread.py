@@ -17,6 +17,7 @@ from queue import Empty, SimpleQueue
 from typing import Any, Callable, Mapping, Optional
 
 from concurry.codegen.spec import WorkerSpec
+from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
 from concurry.core.future import FINISHED, PENDING, RUNNING, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
@@ -155,7 +156,7 @@ def serve_calls(
 ) -> None:
     """The worker thread: build the instance, then run calls in order until the sentinel."""
     try:
-        methods = bind_methods(spec.cls(*init_args, **init_kwargs), spec, worker_side)
+        methods = bind_methods(make_instance(spec.cls, init_args, init_kwargs), spec, worker_side)
     except BaseException as error:  # reported through the futures of the calls that follow
         _fail_queued(queue, error)
     else:

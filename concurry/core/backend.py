@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from concurry.core.future import Future
     from concurry.core.options import WorkerOptions
 
-__all__ = ["Backend", "BackendFactory", "backend_class"]
+__all__ = ["Backend", "BackendFactory", "Built", "backend_class", "make_instance"]
 
 
 class Backend(Protocol):
@@ -45,6 +45,37 @@ class BackendFactory(Protocol):
         init_kwargs: Mapping[str, Any],
         options: WorkerOptions,
     ) -> Backend: ...
+
+
+class Built:
+    """A worker instance made in the caller, passed as the only init argument.
+
+    Model workers (pydantic ``BaseModel`` or morphic ``Typed``) are built and validated in ``init()``, so invalid
+    fields raise there in every mode and the model's hooks run once; the backend then runs this instance (a
+    process gets a pickled copy, whose unpickling runs no hooks). Only one worker can take the instance itself:
+    any other (a pool's) builds its own from the same arguments.
+    """
+
+    __slots__ = ("cls", "args", "kwargs", "unclaimed")
+
+    def __init__(self, cls: type, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
+        self.cls = cls
+        self.args = args
+        self.kwargs = dict(kwargs)
+        self.unclaimed = [cls(*args, **kwargs)]
+
+    def take(self) -> Any:
+        try:
+            return self.unclaimed.pop()  # atomic: one taker gets the instance
+        except IndexError:
+            return self.cls(*self.args, **self.kwargs)
+
+
+def make_instance(cls: type, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """The instance a backend runs: ``cls(*args, **kwargs)``, or the one built in the caller."""
+    if len(args) == 1 and type(args[0]) is Built:
+        return args[0].take()
+    return cls(*args, **kwargs)
 
 
 _BACKEND_MODULES = {

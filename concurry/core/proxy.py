@@ -11,7 +11,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
 
-from pydantic import PrivateAttr
+from pydantic import BaseModel, PrivateAttr
 from typing_extensions import Self
 
 if TYPE_CHECKING:  # morphic ships no type information; checkers see the pydantic model it is built on
@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # morphic ships no type information; checkers see the pydanti
 else:
     from morphic import Typed
 
-from concurry.core.backend import Backend, backend_class
+from concurry.core.backend import Backend, Built, backend_class
 from concurry.core.errors import WorkerStoppedError
 from concurry.core.options import WorkerOptions
 from concurry.core.ray_compat import warn_if_not_ray_compatible
@@ -180,6 +180,8 @@ def start_worker(
         unwrap_futures=options.unwrap_futures,
         **_mode_fields(options),
     )
+    if options.mode != "ray" and issubclass(worker_cls, BaseModel):
+        args, kwargs = (Built(worker_cls, args, kwargs),), {}  # a model's invalid fields raise here, in every mode
     backend = backend_class(options.mode)(spec, args, kwargs, options)
     backend.start()
     object.__setattr__(proxy, "_backend", backend)

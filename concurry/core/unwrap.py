@@ -153,9 +153,10 @@ class DeferredCall(ConcurrentFuture[Any]):
     """The future of a call whose arguments hold pending futures.
 
     Each pending argument future gets a done-callback; the last one to complete forwards the call (``_forward``
-    submits it to the receiving worker, unwrapping the now completed futures), and this future then takes the forwarded call's outcome. ``cancel()``
-    claims the call against forwarding with ``ConcurrentFuture``'s runner protocol, so a call is either cancelled
-    (and never made) or forwarded; once forwarded, cancelling cancels the forwarded call if it has not started.
+    submits it to the receiving worker, unwrapping the now completed futures), and this future then takes the
+    forwarded call's outcome. ``cancel()`` claims the call against forwarding with ``ConcurrentFuture``'s runner
+    protocol, so a call is either cancelled (and never made) or forwarded; once forwarded, cancelling cancels the
+    forwarded call if it has not started.
     """
 
     __slots__ = ("_forward", "_waiting", "_inner")
@@ -171,8 +172,9 @@ class DeferredCall(ConcurrentFuture[Any]):
         return ConcurrentFuture.cancel(self)
 
     def _argument_done(self, argument: Future[Any]) -> None:
+        error: Optional[BaseException]
         if argument.cancelled():
-            error: Optional[BaseException] = CancelledError("a future passed as an argument of this call was cancelled")
+            error = CancelledError("a future passed as an argument of this call was cancelled")
         else:
             error = argument.exception()
         if error is not None:
