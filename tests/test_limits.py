@@ -523,6 +523,39 @@ def test_processes_share_one_resource_limit(method):
     assert limits.in_use() == {"slots": 0}
 
 
+@settings(max_examples=6, deadline=None)
+@given(
+    capacity=st.integers(1, 3),
+    amounts=st.lists(st.integers(1, 3), min_size=2, max_size=4),
+    rounds=st.integers(1, 8),
+    method=st.sampled_from(["fork", "spawn"]),
+)
+def test_processes_with_generated_schedules_never_exceed_capacity(capacity, amounts, rounds, method):
+    limits = LimitSet([ResourceLimit("slots", capacity)]).share("process")
+    context = multiprocessing.get_context(method)
+    results = context.Queue()
+    children = [
+        context.Process(
+            target=_limit_workers.hold_many,
+            args=(limits, {"slots": min(amount, capacity)}, rounds, 0.001, results),
+        )
+        for amount in amounts
+    ]
+    for child in children:
+        child.start()
+    reports = dict(results.get(timeout=120) for _ in children)
+    for child in children:
+        child.join(30)
+    weighted = [
+        (entered, left, min(amount, capacity))
+        for child, amount in zip(children, amounts)
+        for entered, left in reports[child.pid]
+    ]
+    assert len(weighted) == rounds * len(amounts)
+    assert peak_overlap(weighted) <= capacity
+    assert limits.in_use() == {"slots": 0}
+
+
 def test_a_set_pickled_without_share_is_served_and_a_forked_unshared_copy_refuses():
     pickled = LimitSet([ResourceLimit("slots", 1)])
     intervals = _run_children(pickled, multiprocessing.get_context("spawn"), 2, {"slots": 1}, 10, 0.002)
