@@ -3,15 +3,29 @@
 from typing import TYPE_CHECKING
 
 from concurry.core.errors import RemoteTraceback, WorkerDiedError, WorkerStoppedError
+from concurry.core.executor import Executor, TaskFunction, task
 from concurry.core.future import BaseFuture, CancelledError, ConcurrentFuture, Future, SyncFuture
+from concurry.core.synch import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    FIRST_EXCEPTION,
+    async_gather,
+    async_wait,
+    gather,
+    wait,
+)
 from concurry.core.task import TaskWorker
 from concurry.core.worker import Worker, WorkerBuilder, worker
 
 __all__ = [
+    "ALL_COMPLETED",
+    "FIRST_COMPLETED",
+    "FIRST_EXCEPTION",
     "BaseFuture",
     "CallLimit",
     "CancelledError",
     "ConcurrentFuture",
+    "Executor",
     "Future",
     "LimitSet",
     "RateLimit",
@@ -20,11 +34,17 @@ __all__ = [
     "RetryConfig",
     "RetryValidationError",
     "SyncFuture",
+    "TaskFunction",
     "TaskWorker",
     "Worker",
     "WorkerBuilder",
     "WorkerDiedError",
     "WorkerStoppedError",
+    "async_gather",
+    "async_wait",
+    "gather",
+    "task",
+    "wait",
     "worker",
 ]
 

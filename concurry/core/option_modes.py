@@ -5,9 +5,12 @@ Dependency-free on purpose: the runtime validation (``options.py``) and the mypy
 
 from __future__ import annotations
 
-__all__ = ["MODES", "MODE_SPECIFIC", "modes_of"]
+__all__ = ["MODES", "MODE_SPECIFIC", "POOL_MODES", "modes_of"]
 
 MODES: tuple[str, ...] = ("sync", "thread", "asyncio", "process", "ray")
+
+# Modes that run pools (``max_workers`` > 1); ``max_workers=1`` is accepted by every mode.
+POOL_MODES: tuple[str, ...] = ("thread", "process", "ray")
 
 # Options that only make sense for some modes; every other option applies to all of them.
 MODE_SPECIFIC: dict[str, tuple[str, ...]] = {
@@ -16,6 +19,8 @@ MODE_SPECIFIC: dict[str, tuple[str, ...]] = {
     "num_gpus": ("ray",),
     "resources": ("ray",),
     "actor_options": ("ray",),
+    "load_balancing": POOL_MODES,
+    "max_queued_tasks": POOL_MODES,
 }
 
 

@@ -10,14 +10,15 @@ from typing import Any, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from concurry.core.option_modes import MODE_SPECIFIC, MODES
+from concurry.core.option_modes import MODE_SPECIFIC, MODES, POOL_MODES
 from concurry.core.ray_compat import ray_actor_option_hint
 from concurry.core.worker_side import RETRY_OPTIONS, check_option
 
-__all__ = ["MODES", "Mode", "MpContext", "WorkerOptions", "validate_options"]
+__all__ = ["MODES", "LoadBalancing", "Mode", "MpContext", "WorkerOptions", "validate_options"]
 
 Mode = Literal["sync", "thread", "asyncio", "process", "ray"]
 MpContext = Literal["fork", "spawn", "forkserver"]
+LoadBalancing = Literal["round_robin", "least_active", "least_total", "random"]
 
 class WorkerOptions(BaseModel):
     """The validated options of one ``options()`` call."""
@@ -41,6 +42,11 @@ class WorkerOptions(BaseModel):
     retry_jitter: Any = 0.3
     retry: Any = None  # a RetryConfig (or a dict of them by method), instead of the individual retry options
     limits: Any = None  # a LimitSet or a list of limits (docs/limits.md); becomes a LimitSet
+    # Pools (thread, process and ray): how many workers, which one takes the next call, and how many calls each
+    # may have in flight before a producer waits (None: no bound; blocking proxies are never bounded).
+    max_workers: int = Field(default=1, ge=1)
+    load_balancing: LoadBalancing = "round_robin"
+    max_queued_tasks: Optional[int] = Field(default=None, ge=1)
 
     _check_worker_side = field_validator(*RETRY_OPTIONS, "retry", "limits")(check_option)
 
@@ -68,6 +74,12 @@ def validate_options(owner: str, given: Mapping[str, Any]) -> WorkerOptions:
             raise ValueError(
                 f"{owner}.options() got {name}={given[name]!r}, which applies only to {where}, not mode={mode!r}"
             )
+    workers = given.get("max_workers", 1)
+    if mode not in POOL_MODES and isinstance(workers, int) and workers > 1:
+        raise ValueError(
+            f"{owner}.options() got max_workers={workers!r} with mode={mode!r}, which runs one worker; "
+            f"pools need mode='thread', 'process' or 'ray'"
+        )
     try:
         return WorkerOptions(**given)
     except ValidationError as error:

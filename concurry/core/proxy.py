@@ -182,7 +182,12 @@ def start_worker(
     )
     if options.mode != "ray" and issubclass(worker_cls, BaseModel):
         args, kwargs = (Built(worker_cls, args, kwargs),), {}  # a model's invalid fields raise here, in every mode
-    backend = backend_class(options.mode)(spec, args, kwargs, options)
+    if options.max_workers > 1 or (options.max_queued_tasks is not None and not options.blocking):
+        from concurry.core.pool import WorkerPool
+
+        backend: Backend = WorkerPool(spec, args, kwargs, options)
+    else:
+        backend = backend_class(options.mode)(spec, args, kwargs, options)
     backend.start()
     object.__setattr__(proxy, "_backend", backend)
     object.__setattr__(proxy, "_submit", _hot_path_submit(backend, options.unwrap_futures))

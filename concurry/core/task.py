@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable, Coroutine, Iterable, Iterator, 
 from typing_extensions import ParamSpec
 
 from concurry.core.future import Future
+from concurry.core.synch import ProgressOption, progress_bar
 from concurry.core.worker import Worker
 
 if TYPE_CHECKING:
@@ -35,11 +36,25 @@ class TaskProxyMixin:
     # Async functions first: their coroutine is run to completion, so the result is what they return.
     @overload
     def map(
-        self, fn: Callable[[T1], Coroutine[Any, Any, R]], it1: Iterable[T1], /, *, timeout: Optional[float] = None
+        self,
+        fn: Callable[[T1], Coroutine[Any, Any, R]],
+        it1: Iterable[T1],
+        /,
+        *,
+        timeout: Optional[float] = None,
+        progress: ProgressOption = False,
     ) -> Iterator[R]: ...
 
     @overload
-    def map(self, fn: Callable[[T1], R], it1: Iterable[T1], /, *, timeout: Optional[float] = None) -> Iterator[R]: ...
+    def map(
+        self,
+        fn: Callable[[T1], R],
+        it1: Iterable[T1],
+        /,
+        *,
+        timeout: Optional[float] = None,
+        progress: ProgressOption = False,
+    ) -> Iterator[R]: ...
 
     @overload
     def map(
@@ -50,11 +65,19 @@ class TaskProxyMixin:
         /,
         *,
         timeout: Optional[float] = None,
+        progress: ProgressOption = False,
     ) -> Iterator[R]: ...
 
     @overload
     def map(
-        self, fn: Callable[[T1, T2], R], it1: Iterable[T1], it2: Iterable[T2], /, *, timeout: Optional[float] = None
+        self,
+        fn: Callable[[T1, T2], R],
+        it1: Iterable[T1],
+        it2: Iterable[T2],
+        /,
+        *,
+        timeout: Optional[float] = None,
+        progress: ProgressOption = False,
     ) -> Iterator[R]: ...
 
     # Three or more iterables: the result type is kept, the arguments are not checked against ``fn``.
@@ -68,6 +91,7 @@ class TaskProxyMixin:
         /,
         *iterables: Iterable[Any],
         timeout: Optional[float] = None,
+        progress: ProgressOption = False,
     ) -> Iterator[R]: ...
 
     @overload
@@ -80,16 +104,38 @@ class TaskProxyMixin:
         /,
         *iterables: Iterable[Any],
         timeout: Optional[float] = None,
+        progress: ProgressOption = False,
     ) -> Iterator[R]: ...
 
-    def map(self, fn: Callable[..., Any], *iterables: Iterable[Any], timeout: Optional[float] = None) -> Iterator[Any]:
-        """Run ``fn`` over the zipped iterables; results come in input order, each waited for lazily."""
+    def map(
+        self,
+        fn: Callable[..., Any],
+        *iterables: Iterable[Any],
+        timeout: Optional[float] = None,
+        progress: ProgressOption = False,
+    ) -> Iterator[Any]:
+        """Run ``fn`` over the zipped iterables; results come in input order, each waited for lazily.
+
+        On a pool the calls spread over its workers. ``progress`` shows a tqdm bar that advances as calls finish.
+        """
         deadline = None if timeout is None else time.monotonic() + timeout
         futures = [self._submit("submit", (fn, *items), None) for items in zip(*iterables)]
-        return _results_in_order(futures, deadline)
+        bar = progress_bar(progress, len(futures))
+        if bar is not None:
+            advance = _advancer(bar)
+            for future in futures:
+                future.add_done_callback(advance)
+        return _results_in_order(futures, deadline, bar)
 
 
-def _results_in_order(futures: list[Future[Any]], deadline: Optional[float]) -> Iterator[Any]:
+def _advancer(bar: Any) -> Callable[[Any], None]:
+    def advance(_: Any) -> None:
+        bar.update(1)
+
+    return advance
+
+
+def _results_in_order(futures: list[Future[Any]], deadline: Optional[float], bar: Any = None) -> Iterator[Any]:
     futures.reverse()
     try:
         while futures:
@@ -101,6 +147,8 @@ def _results_in_order(futures: list[Future[Any]], deadline: Optional[float]) -> 
     finally:  # closed early or failed: the calls nobody will read are cancelled
         for future in futures:
             future.cancel()
+        if bar is not None:
+            bar.close()
 
 
 class TaskWorker(Worker):

@@ -17,7 +17,7 @@ from typing_extensions import ParamSpec
 
 if TYPE_CHECKING:
     from concurry.core.limits import LimitSet, LimitsOption
-    from concurry.core.options import MpContext, WorkerOptions
+    from concurry.core.options import LoadBalancing, MpContext, WorkerOptions
     from concurry.core.proxy import WorkerProxy
     from concurry.core.retry import (
         NumRetriesOption,
@@ -96,6 +96,7 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
     ) -> WorkerBuilder[P, W, Literal[True]]: ...
 
     @overload
@@ -114,6 +115,7 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
     ) -> WorkerBuilder[P, W, Literal[False]]: ...
 
     @overload
@@ -132,6 +134,7 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
     ) -> WorkerBuilder[P, W, bool]: ...
 
     # mode='thread'
@@ -151,6 +154,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
     ) -> WorkerBuilder[P, W, Literal[True]]: ...
 
     @overload
@@ -169,6 +175,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
     ) -> WorkerBuilder[P, W, Literal[False]]: ...
 
     @overload
@@ -187,6 +196,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
     ) -> WorkerBuilder[P, W, bool]: ...
 
     # mode='asyncio'
@@ -206,6 +218,7 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
     ) -> WorkerBuilder[P, W, Literal[True]]: ...
 
     @overload
@@ -224,6 +237,7 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
     ) -> WorkerBuilder[P, W, Literal[False]]: ...
 
     @overload
@@ -242,6 +256,7 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
     ) -> WorkerBuilder[P, W, bool]: ...
 
     # mode='process'
@@ -261,6 +276,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
         mp_context: MpContext = ...,
     ) -> WorkerBuilder[P, W, Literal[True]]: ...
 
@@ -280,6 +298,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
         mp_context: MpContext = ...,
     ) -> WorkerBuilder[P, W, Literal[False]]: ...
 
@@ -299,6 +320,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
         mp_context: MpContext = ...,
     ) -> WorkerBuilder[P, W, bool]: ...
 
@@ -319,6 +343,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
@@ -341,6 +368,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
@@ -363,6 +393,9 @@ class Worker:
         retry_jitter: RetryWaitOption = ...,
         retry: RetryConfigOption = ...,
         limits: LimitsOption = ...,
+        max_workers: int = ...,
+        load_balancing: LoadBalancing = ...,
+        max_queued_tasks: Optional[int] = ...,
         num_cpus: float = ...,
         num_gpus: float = ...,
         resources: Optional[dict[str, float]] = ...,
