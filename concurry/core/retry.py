@@ -257,7 +257,9 @@ def retrying(
             method_name,
         )
 
-    async def finish_async(pending: Any, attempt: int, results: list[Any], args: tuple, kwargs: dict) -> Any:
+    async def finish_async(
+        pending: Any, attempt: int, results: list[Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         while True:
             ctx = {"method_name": method_name, "args": args, "kwargs": kwargs}
             try:

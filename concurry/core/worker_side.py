@@ -136,7 +136,8 @@ def _for_method(value: Any, method: str, default: Any) -> Any:
 
 def _retry_config(options: WorkerOptions, method: str) -> Optional[RetryConfig]:
     if options.retry is not None:
-        return _for_method(options.retry, method, None)
+        chosen: Optional[RetryConfig] = _for_method(options.retry, method, None)
+        return chosen
     return RetryConfig(**{name: _for_method(getattr(options, name), method, _DEFAULTS[name]) for name in RETRY_OPTIONS})
 
 

@@ -186,7 +186,8 @@ class LimitSet:
         """Per key: units held now (resources) or counted against the current window or bucket (rates)."""
         if not self._limits:
             return {}
-        return self._store().in_use()
+        usage: dict[str, float] = self._store().in_use()
+        return usage
 
     # -- where the state is -------------------------------------------------------------------------------------
     def _store(self) -> Any:

@@ -14,7 +14,7 @@ import asyncio
 import math
 import time
 import uuid
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, cast
 
 import ray
 
@@ -63,11 +63,18 @@ class _LimitStoreActor:
 
 def start_ray_store(snapshot: Snapshot) -> tuple["RayStore", Any]:
     """Create the actor holding ``snapshot``; returns the client store and the handle that keeps the actor alive."""
-    actor_class = ray.remote(num_cpus=0, max_concurrency=_WAITERS, concurrency_groups={"waiting": _WAITERS})(
-        _LimitStoreActor
-    )
     name = f"concurry-limits-{uuid.uuid4().hex}"
-    handle = actor_class.options(name=name, namespace=RAY_NAMESPACE).remote(snapshot)
+    handle: Any = (
+        ray.remote(_LimitStoreActor)
+        .options(
+            name=name,
+            namespace=RAY_NAMESPACE,
+            num_cpus=0,
+            max_concurrency=_WAITERS,
+            concurrency_groups={"waiting": _WAITERS},
+        )
+        .remote(snapshot)
+    )
     ray.get(handle.in_use.remote())  # fail here, with Ray's own error, if the actor cannot start
     store = RayStore(name)
     store._handle = handle
@@ -87,16 +94,16 @@ class RayStore:
         return self._handle
 
     def try_acquire(self, requested: Mapping[str, float]) -> tuple[Optional[int], float]:
-        return ray.get(self._actor().try_acquire.remote(dict(requested)))
+        return cast("tuple[Optional[int], float]", ray.get(self._actor().try_acquire.remote(dict(requested))))
 
     def acquire(self, requested: Mapping[str, float], timeout: Optional[float]) -> Optional[int]:
-        return ray.get(self._actor().acquire.remote(dict(requested), timeout))
+        return cast("Optional[int]", ray.get(self._actor().acquire.remote(dict(requested), timeout)))
 
     def release(self, ticket: int, usage: Optional[Mapping[str, float]]) -> None:
         ray.get(self._actor().release.remote(ticket, None if usage is None else dict(usage)))
 
     def in_use(self) -> dict[str, float]:
-        return ray.get(self._actor().in_use.remote())
+        return cast("dict[str, float]", ray.get(self._actor().in_use.remote()))
 
     def __getstate__(self) -> dict[str, Any]:
         return {"name": self.name}

@@ -14,7 +14,7 @@ import hmac  # noqa: F401  the handshake imports it lazily; a fork during that i
 import os
 import threading
 from multiprocessing.connection import Client, Connection, Listener
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional, cast
 
 __all__ = ["ConnectionStore", "LimitServer"]
 
@@ -116,13 +116,13 @@ class ConnectionStore:
         return value
 
     def try_acquire(self, requested: Mapping[str, float]) -> tuple[Optional[int], float]:
-        return self._call("try_acquire", dict(requested))
+        return cast("tuple[Optional[int], float]", self._call("try_acquire", dict(requested)))
 
     def acquire(self, requested: Mapping[str, float], timeout: Optional[float]) -> Optional[int]:
-        return self._call("acquire", dict(requested), timeout)
+        return cast("Optional[int]", self._call("acquire", dict(requested), timeout))
 
     def release(self, ticket: int, usage: Optional[Mapping[str, float]]) -> None:
         self._call("release", ticket, None if usage is None else dict(usage))
 
     def in_use(self) -> dict[str, float]:
-        return self._call("in_use")
+        return cast("dict[str, float]", self._call("in_use"))

@@ -14,13 +14,25 @@ from __future__ import annotations
 import math
 import threading
 import time
-from typing import Any, Callable, Iterable, Mapping, Optional
+from typing import Any, Callable, Iterable, Mapping, Optional, Protocol
 
 from concurry.core.limits.definitions import Limit
 
-__all__ = ["LocalStore", "Snapshot"]
+__all__ = ["LocalStore", "Snapshot", "Store"]
 
 Snapshot = dict[str, Any]
+
+
+class Store(Protocol):
+    """What a ``LimitSet`` calls: this module's ``LocalStore``, or a client of one in another process or actor."""
+
+    def try_acquire(self, requested: Mapping[str, float]) -> tuple[Optional[int], float]: ...
+
+    def acquire(self, requested: Mapping[str, float], timeout: Optional[float]) -> Optional[int]: ...
+
+    def release(self, ticket: int, usage: Optional[Mapping[str, float]]) -> None: ...
+
+    def in_use(self) -> dict[str, float]: ...
 
 
 class LocalStore:
@@ -31,7 +43,7 @@ class LocalStore:
         self._states: dict[str, Any] = {limit.key: limit.new_state(now) for limit in limits}
         self._held: dict[int, tuple[Mapping[str, float], dict[str, Any]]] = {}
         self._next_ticket = 1
-        self._moved_to: Any = None
+        self._moved_to: Optional[Store] = None
 
     # -- admission ------------------------------------------------------------------------------------------------
     def try_acquire(self, requested: Mapping[str, float]) -> tuple[Optional[int], float]:
@@ -56,8 +68,8 @@ class LocalStore:
                         return None
                     pause = remaining if pause is None else min(pause, remaining)
                 self._cond.wait(pause)
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-        return self._moved_to.acquire(requested, remaining)
+        left = None if deadline is None else max(0.0, deadline - time.monotonic())
+        return self._moved_to.acquire(requested, left)
 
     def _try(self, requested: Mapping[str, float]) -> tuple[Optional[int], float]:
         now = self._clock()
@@ -103,7 +115,7 @@ class LocalStore:
         return self._moved_to.in_use()
 
     # -- moving the state elsewhere (to a Ray actor) ---------------------------------------------------------------
-    def move(self, build: Callable[[Snapshot], Any]) -> Any:
+    def move(self, build: Callable[[Snapshot], Store]) -> Store:
         """Hand the whole state to the store ``build(snapshot)`` makes, and forward every later call to it.
 
         Runs under the lock, so no admission or release slips in between; waiting callers follow the move.
