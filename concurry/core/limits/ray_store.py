@@ -64,17 +64,11 @@ class _LimitStoreActor:
 def start_ray_store(snapshot: Snapshot) -> tuple["RayStore", Any]:
     """Create the actor holding ``snapshot``; returns the client store and the handle that keeps the actor alive."""
     name = f"concurry-limits-{uuid.uuid4().hex}"
-    handle: Any = (
-        ray.remote(_LimitStoreActor)
-        .options(
-            name=name,
-            namespace=RAY_NAMESPACE,
-            num_cpus=0,
-            max_concurrency=_WAITERS,
-            concurrency_groups={"waiting": _WAITERS},
-        )
-        .remote(snapshot)
+    remote: Any = ray.remote  # its type stubs omit the actor-only settings used here
+    actor_class = remote(num_cpus=0, max_concurrency=_WAITERS, concurrency_groups={"waiting": _WAITERS})(
+        _LimitStoreActor
     )
+    handle = actor_class.options(name=name, namespace=RAY_NAMESPACE).remote(snapshot)
     ray.get(handle.in_use.remote())  # fail here, with Ray's own error, if the actor cannot start
     store = RayStore(name)
     store._handle = handle
