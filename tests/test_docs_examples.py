@@ -3,7 +3,7 @@
 Conventions (also described in docs/contributing.md):
 
 - The ```python blocks of one page run in order in one namespace, so a later block may use what an earlier one
-  defined. Each page gets a fresh namespace.
+  defined. Each page runs as a fresh module, pickled by value like a script's ``__main__``.
 - Expected output: a fence opened as ```text title="Output" right after a python block (blank lines between
   are allowed) holds exactly what that block prints. Trailing spaces and blank lines at the end are ignored.
   A python block without one may print anything; it must not raise.
@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import sys
 import textwrap
+import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Optional
@@ -152,8 +154,29 @@ def test_page_examples(page: Path, shared_ray: object) -> None:
         pytest.skip("no python blocks")
     if _uses_ray(blocks):
         shared_ray()  # type: ignore[operator]
-    # A module name that is not importable: classes defined here travel by value when a backend pickles them.
-    namespace: dict[str, object] = {"__name__": f"docs_{page.stem.replace('-', '_')}"}
+    with page_module(page) as namespace:
+        run_blocks(page, blocks, namespace)
+
+
+@contextlib.contextmanager
+def page_module(page: Path) -> Iterator[dict[str, object]]:
+    """A fresh module for the page's code, as a user's script would be: registered in ``sys.modules`` (pydantic
+    resolves a model's annotations there) and pickled by value (as ``__main__`` would be), so spawned children and
+    Ray workers, which cannot import it, receive its classes and functions."""
+    import cloudpickle
+
+    name = f"docs_{'_'.join(page.relative_to(DOCS).with_suffix('').parts).replace('-', '_')}"
+    module = types.ModuleType(name)
+    sys.modules[name] = module
+    cloudpickle.register_pickle_by_value(module)
+    try:
+        yield module.__dict__
+    finally:
+        cloudpickle.unregister_pickle_by_value(module)
+        del sys.modules[name]
+
+
+def run_blocks(page: Path, blocks: list[Block], namespace: dict[str, object]) -> None:
     for block in blocks:
         where = f"{page.relative_to(DOCS.parent)}:{block.line}"
         if block.skip is not None:
