@@ -250,7 +250,7 @@ def test_actor_options_errors_name_the_option() -> None:
 
 
 def test_ray_actor_options_given_directly_are_pointed_to_actor_options() -> None:
-    with pytest.raises(ValueError, match=r"unknown option runtime_env=\{\}; allowed options are: .*actor_options; "
+    with pytest.raises(ValueError, match=r"unknown option runtime_env=\{\}; allowed options are: .*actor_options.*; "
                                          r"runtime_env is a Ray actor option: with mode='ray', pass "
                                          r"actor_options=\{'runtime_env': \.\.\.\}"):
         Probe.options(mode="ray", runtime_env={})

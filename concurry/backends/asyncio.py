@@ -25,6 +25,7 @@ from concurry.backends.thread import Call, run_calls, stop_thread
 from concurry.codegen.spec import WorkerSpec
 from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineType, bind_methods
+from concurry.core.worker_side import worker_side_config
 from concurry.core.future import CancelledError, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
@@ -50,6 +51,7 @@ class AsyncioBackend:
         "_methods",
         "_async_methods",
         "_task_submit",
+        "_worker_side",
         "_lock",
         "_stopped",
         "_queue",
@@ -74,8 +76,11 @@ class AsyncioBackend:
         self._init_kwargs = dict(init_kwargs)
         self._methods: dict[str, Callable[..., Any]] = {}
         self._async_methods = spec.async_methods
-        # TaskWorker.submit of an async function skips the sync thread; a subclass overriding submit does not.
-        self._task_submit = "submit" if getattr(spec.cls, "submit", None) is TaskWorker.submit else None
+        self._worker_side = worker_side_config(spec, options)
+        # TaskWorker.submit of an async function skips the sync thread, unless it must go through its retries.
+        retried = self._worker_side is not None and "submit" in self._worker_side.retries
+        is_task_submit = getattr(spec.cls, "submit", None) is TaskWorker.submit
+        self._task_submit = "submit" if is_task_submit and not retried else None
         # Guards _stopped/_loop_open against submissions, so nothing is queued once shutdown has begun.
         self._lock = threading.Lock()
         self._stopped = False
@@ -109,7 +114,7 @@ class AsyncioBackend:
             self._call_soon(loop.stop)
             self._loop_thread.join()
             raise
-        self._methods = bind_methods(instance, self._spec)
+        self._methods = bind_methods(instance, self._spec, self._worker_side)
         self._sync_thread = threading.Thread(
             target=run_calls,
             args=(self._queue, self._methods, None, self._hand_off),

@@ -51,6 +51,7 @@ from concurry.core.errors import WorkerDiedError, WorkerStoppedError, attach_rem
 from concurry.core.future import CANCELLED, FINISHED, PENDING, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
+from concurry.core.worker_side import worker_side_config
 
 __all__ = ["ProcessBackend", "ProcessFuture", "UnpicklableExceptionError"]
 
@@ -188,6 +189,7 @@ class ProcessBackend:
         "_spec",
         "_name",
         "_init_args",
+        "_worker_side",
         "_init_kwargs",
         "_context",
         "_lock",
@@ -228,6 +230,7 @@ class ProcessBackend:
         self._init_args = init_args
         self._init_kwargs = dict(init_kwargs)
         self._context: str = options.mp_context
+        self._worker_side = worker_side_config(spec, options)  # before the child starts: it may start a server
         self._lock = threading.Lock()
         self._state = OPEN
         self._pending: dict[int, ProcessFuture[Any]] = {}
@@ -258,7 +261,7 @@ class ProcessBackend:
     def start(self) -> None:
         """Start the child; the worker is built there, and an error in its ``__init__`` fails the calls."""
         spec = self._spec
-        worker = (spec.cls, spec.method_names, self._init_args, self._init_kwargs)
+        worker = (spec.cls, spec.method_names, self._init_args, self._init_kwargs, self._worker_side)
         boot = None
         if self._context != "fork":
             try:

@@ -71,7 +71,8 @@ def cancel_bit(call_id: int) -> tuple[int, int]:
     return BITMAP_OFFSET + (slot >> 3), 1 << (slot & 7)
 
 
-Worker = tuple[type, tuple[str, ...], tuple[Any, ...], dict[str, Any]]
+# The worker class, its method names, init arguments, and its worker-side config (retries and limits) or None.
+Worker = tuple[type, tuple[str, ...], tuple[Any, ...], dict[str, Any], Any]
 
 
 def main() -> None:
@@ -88,11 +89,14 @@ def serve(request_fd: int, reply_fd: int, shared_fd: int, worker: Optional[Worke
         try:
             if worker is None:
                 worker = _receive_worker(read)
-            cls, method_names, args, kwargs = worker
+            cls, method_names, args, kwargs, worker_side = worker
             del worker
             instance = make_instance(cls, args, kwargs)
             methods: dict[str, Callable[..., Any]] = {name: getattr(instance, name) for name in method_names}
             methods["_concurry_getattr"] = instance._concurry_getattr
+            from concurry.core.worker_side import apply_worker_side_config
+
+            methods = apply_worker_side_config(instance, methods, worker_side)
             name = cls.__qualname__
             del cls, args, kwargs, instance
         except BaseException as error:  # the parent fails every call with it

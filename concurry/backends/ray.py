@@ -61,6 +61,7 @@ from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 from concurry.core.task import TaskWorker
 from concurry.core.unwrap import contains_future, defer, pending_futures
+from concurry.core.worker_side import WorkerSideConfig, apply_worker_side_config, worker_side_config
 
 __all__ = ["RayBackend", "RayFuture"]
 
@@ -244,7 +245,11 @@ class _SyncActor:
     _names: tuple[str, ...] = ()
 
     def __init__(
-        self, pickled_cls: tuple[bytes, Optional[bytes]], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        pickled_cls: tuple[bytes, Optional[bytes]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        worker_side: Optional[WorkerSideConfig] = None,
     ) -> None:
         self._methods: dict[str, Callable[..., Any]] = {}
         self._init_error: Optional[BaseException] = None
@@ -254,7 +259,7 @@ class _SyncActor:
             instance = _load_class(pickled_cls)(*args, **kwargs)
             methods = {name: getattr(instance, name) for name in self._names}
             methods["_concurry_getattr"] = instance._concurry_getattr
-            self._methods = methods
+            self._methods = apply_worker_side_config(instance, methods, worker_side)
         except Exception as error:  # raised again by _concurry_ready, which init() waits for
             self._init_error = error
 
@@ -288,9 +293,13 @@ class _AsyncActor(_SyncActor):
     """For workers with async methods: Ray runs it as an async actor, so those methods interleave natively."""
 
     def __init__(
-        self, pickled_cls: tuple[bytes, Optional[bytes]], args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        pickled_cls: tuple[bytes, Optional[bytes]],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        worker_side: Optional[WorkerSideConfig] = None,
     ) -> None:
-        super().__init__(pickled_cls, args, kwargs)
+        super().__init__(pickled_cls, args, kwargs, worker_side)
         self._inflight = 0
         self._idle: Any = None
 
@@ -556,7 +565,7 @@ class RayBackend:
 
     __slots__ = (
         "_spec", "_name", "_init_args", "_init_kwargs", "_options", "_actor", "_remote", "_call_remote",
-        "_task_remote", "_open", "_stopped", "_dead", "_death", "_shipped", "_ships_functions", "_lock", "__weakref__",
+        "_task_remote", "_options_given", "_open", "_stopped", "_dead", "_death", "_shipped", "_ships_functions", "_lock", "__weakref__",
     )
 
     def __init__(
@@ -570,6 +579,7 @@ class RayBackend:
         self._init_args = init_args
         self._init_kwargs = dict(init_kwargs)
         self._options = self._actor_options(options)
+        self._options_given = options
         self._actor: Any = None
         self._remote: dict[str, Callable[..., Any]] = {}
         self._call_remote: Optional[Callable[..., Any]] = None
@@ -606,7 +616,8 @@ class RayBackend:
             raise ValueError(
                 f"{self._name}.options(actor_options=...): Ray rejected the actor options: {error}"
             ) from error
-        actor = configured.remote(_pickled_class(self._spec.cls), self._init_args, self._init_kwargs)
+        worker_side = worker_side_config(self._spec, self._options_given)  # after connecting: limits may move into Ray
+        actor = configured.remote(_pickled_class(self._spec.cls), self._init_args, self._init_kwargs, worker_side)
         failure: Optional[RayError] = None
         try:
             ray.get(actor._concurry_ready.remote())
