@@ -903,3 +903,33 @@ def test_a_custom_resource_places_the_worker_on_the_node_that_has_it() -> None:
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+class _RayFlaky(Worker):
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def call(self, failures: int) -> int:
+        self.attempts += 1
+        if self.attempts <= failures:
+            raise ConnectionError(f"attempt {self.attempts} failed")
+        return self.attempts
+
+    def hold(self) -> float:
+        with self.limits.acquire(requested={"conn": 1}) as acquisition:
+            acquisition.update(usage={"conn": 1})
+            return 1.0
+
+
+def test_retries_and_limits_run_inside_the_actor() -> None:
+    from concurry import ResourceLimit
+
+    worker = _RayFlaky.options(
+        mode="ray", num_retries=3, retry_on=[ConnectionError], retry_wait=0.001,
+        limits=[ResourceLimit(key="conn", capacity=1)],
+    ).init()
+    assert worker.call(2).result() == 3
+    with pytest.raises(ConnectionError, match="attempt 7 failed"):
+        worker.call(100).result()
+    assert worker.attempts == 7
+    assert worker.hold().result() == 1.0
