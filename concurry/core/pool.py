@@ -71,8 +71,8 @@ class WorkerPool:
             for member in started:
                 member.stop(0)
             raise
-        raw = [member.submit for member in self.members]
-        unwrapping = [_hot_path_submit(member, True) for member in self.members]
+        raw: list[Submit] = [member.submit for member in self.members]
+        unwrapping: list[Submit] = [_hot_path_submit(member, True) for member in self.members]
         counted = self._bound is not None or self._policy != "round_robin"
         make = self._counted if counted else self._round_robin
         self.submit: Submit = make(raw)

@@ -40,7 +40,7 @@ def progress_bar(progress: ProgressOption, total: int) -> Optional[Any]:
     """A tqdm bar of ``total`` steps, or None when ``progress`` is off."""
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # type: ignore[import-untyped, unused-ignore]
 
     options: dict[str, Any] = {"total": total}
     if isinstance(progress, Mapping):
@@ -102,13 +102,13 @@ def _split(futures: list[Any]) -> tuple[set[Any], set[Any]]:
     return done, {f for f in futures if f not in done}
 
 
-def _split_keys(futures: Mapping[K, F]) -> tuple[dict[K, F], dict[K, F]]:
+def _split_keys(futures: Mapping[K, Any]) -> tuple[dict[K, Any], dict[K, Any]]:
     done = {k: f for k, f in futures.items() if f.done()}
     return done, {k: f for k, f in futures.items() if k not in done}
 
 
 @overload
-def wait(
+def wait(  # type: ignore[overload-overlap]  # a Mapping is also an Iterable of its keys: it comes first
     futures: Mapping[K, F],
     timeout: Optional[float] = None,
     return_when: str = ALL_COMPLETED,
@@ -219,7 +219,7 @@ def _gathered(futures: Any, values: list[Any], pending: Any, return_exceptions: 
 
 
 @overload
-def gather(
+def gather(  # type: ignore[overload-overlap]  # a Mapping is also an Iterable of its keys: it comes first
     futures: Mapping[K, Any],
     *,
     return_exceptions: bool = False,
