@@ -358,3 +358,41 @@ def test_task_decorator() -> None:
     finally:
         for fn in (add_one, nap, cube):
             fn.stop()
+
+
+# -- Ray ----------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def local_ray() -> Any:
+    ray = pytest.importorskip("ray")
+    import logging
+    import sys
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+class Actor(Worker):
+    def pid(self) -> int:
+        return os.getpid()
+
+    def echo(self, value: int) -> int:
+        return value
+
+
+def test_ray_pool_round_robin_and_gather_over_ray_futures(local_ray: Any) -> None:
+    from concurry import gather
+
+    pool = Actor.options(mode="ray", max_workers=2, num_cpus=0.5).init()
+    pids = [member.submit("pid", (), None).result(60) for member in pool._backend.members]
+    assert len(set(pids)) == 2
+    assert gather([pool.pid() for _ in range(4)], timeout=60) == pids * 2
+    bounded = Actor.options(mode="ray", max_workers=2, num_cpus=0.5, max_queued_tasks=2).init()
+    assert gather({i: bounded.echo(i) for i in range(20)}, timeout=60) == {i: i for i in range(20)}
+    pool.stop()
+    bounded.stop()
+    assert not any(member.alive for member in pool._backend.members)
