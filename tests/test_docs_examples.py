@@ -1,4 +1,4 @@
-"""Every ```python block in docs/ runs, and prints what the page says it prints.
+"""Every ```python block in docs/ (and in README.md) runs, and prints what the page says it prints.
 
 Conventions (also described in docs/contributing.md):
 
@@ -91,7 +91,8 @@ def _normal(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip("\n").split("\n")).rstrip()
 
 
-PAGES = sorted(DOCS.rglob("*.md"))
+ROOT = DOCS.parent
+PAGES = sorted(DOCS.rglob("*.md")) + [ROOT / "README.md"]
 
 
 def _uses_ray(blocks: list[Block]) -> bool:
@@ -147,7 +148,7 @@ def test_parser_conventions() -> None:
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(DOCS)) for p in PAGES])
+@pytest.mark.parametrize("page", PAGES, ids=[str(p.relative_to(ROOT)) for p in PAGES])
 def test_page_examples(page: Path, shared_ray: object) -> None:
     blocks = parse(page.read_text())
     if not blocks:
@@ -165,7 +166,7 @@ def page_module(page: Path) -> Iterator[dict[str, object]]:
     Ray workers, which cannot import it, receive its classes and functions."""
     import cloudpickle
 
-    name = f"docs_{'_'.join(page.relative_to(DOCS).with_suffix('').parts).replace('-', '_')}"
+    name = f"docs_{'_'.join(page.relative_to(ROOT).with_suffix('').parts).replace('-', '_')}"
     module = types.ModuleType(name)
     sys.modules[name] = module
     cloudpickle.register_pickle_by_value(module)
@@ -178,7 +179,7 @@ def page_module(page: Path) -> Iterator[dict[str, object]]:
 
 def run_blocks(page: Path, blocks: list[Block], namespace: dict[str, object]) -> None:
     for block in blocks:
-        where = f"{page.relative_to(DOCS.parent)}:{block.line}"
+        where = f"{page.relative_to(ROOT)}:{block.line}"
         if block.skip is not None:
             assert block.skip, f"{where}: a skip marker must say why the block cannot run"
             continue
