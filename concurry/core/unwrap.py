@@ -171,6 +171,10 @@ class DeferredCall(ConcurrentFuture[Any]):
             return inner.cancel()  # its outcome reaches this future through _adopt
         return ConcurrentFuture.cancel(self)
 
+    def running(self) -> bool:
+        inner = self._inner
+        return inner is not None and self._state == PENDING and inner.running()
+
     def _argument_done(self, argument: Future[Any]) -> None:
         error: Optional[BaseException]
         if argument.cancelled():
