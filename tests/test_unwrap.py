@@ -320,6 +320,27 @@ def test_cancelling_a_deferred_call_prevents_it(mode: str, gate: threading.Event
     step.stop()
 
 
+def test_cancel_racing_the_forwarding_either_prevents_the_call_or_lets_it_run_once() -> None:
+    step = Step.options(mode="thread").init()
+    outcomes = []
+    for i in range(300):
+        argument: ConcurrentFuture[int] = ConcurrentFuture()
+        call = step.record(argument)
+        completer = threading.Thread(target=argument.set_result, args=(i,))
+        completer.start()
+        cancelled = call.cancel()
+        completer.join()
+        outcomes.append((i, cancelled, call))
+    seen = step.seen_values().result(timeout=30)
+    assert len(seen) == len(set(seen))
+    for i, cancelled, call in outcomes:
+        if cancelled:
+            assert call.cancelled() and i not in seen
+        else:
+            assert call.result(timeout=30) == i and i in seen
+    step.stop()
+
+
 def test_a_cancelled_argument_fails_the_call(gate: threading.Event) -> None:
     source = Held.options(mode="thread").init(gate)
     step = Step.options(mode="thread").init()

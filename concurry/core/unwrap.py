@@ -202,8 +202,8 @@ class DeferredCall(ConcurrentFuture[Any]):
         except BaseException as error:  # the receiving worker was stopped meanwhile
             Future._finish(self, None, error)
             return
-        self._inner = inner
         inner.add_done_callback(self._adopt)
+        self._inner = inner  # published after _adopt is registered: a cancel() through it completes this future
 
     def _adopt(self, inner: Future[Any]) -> None:
         if inner.cancelled():
