@@ -4,9 +4,10 @@
     python benchmarks/unwrap_scan.py --mode sync --rounds 15
 
 Calls are measured one at a time (``f(...).result()``), pipelined (submit N, then wait for the last) and, outside
-sync mode, as the caller's submission alone (the worker held meanwhile), in alternating rounds; each ratio to the call without arguments is the median of the per-round ratios. The budget is
-1.2x. The ``unwrap_futures=False`` row passes the same arguments without any scan: the difference between the two
-10-argument rows is what the scan costs, the rest is what passing ten arguments costs at all.
+sync mode, as the caller's submission alone (the worker held meanwhile), in alternating rounds; each ratio to the
+call without arguments is the median of the per-round ratios. The budget is 1.2x. The ``unwrap_futures=False`` row
+passes the same arguments without any scan: the difference between the two 10-argument rows is what the scan costs,
+the rest is what passing ten arguments costs at all.
 """
 
 from __future__ import annotations

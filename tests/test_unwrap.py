@@ -437,14 +437,14 @@ def _assert_same(received: Any, expected: Any) -> None:
 
 @pytest.fixture(scope="module")
 def echo_workers() -> Any:
-    workers = {mode: Step.options(mode=mode).init() for mode in ("sync", "thread")}
+    workers = {mode: Step.options(mode=mode).init() for mode in MODES}
     yield workers
     for worker in workers.values():
         worker.stop()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(structure=st.lists(_values, max_size=4), mode=st.sampled_from(["sync", "thread"]))
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(structure=st.lists(_values, max_size=4), mode=st.sampled_from(MODES))
 def test_nested_structures_of_futures_round_trip(echo_workers: Any, structure: list[Any], mode: str) -> None:
     pending: list[tuple[ConcurrentFuture[Any], int]] = []
     with_futures, expected = _build(structure, pending)
