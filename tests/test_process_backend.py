@@ -644,3 +644,31 @@ def test_start_stop_cycles_leave_no_threads_processes_or_descriptors() -> None:
     assert wait_until(lambda: set(threading.enumerate()) <= threads), set(threading.enumerate()) - threads
     assert child_pids() <= children, child_pids() - children
     assert open_fds() <= fds, open_fds() - fds
+
+
+@pytest.mark.timeout(60)
+def test_a_forked_child_ignores_the_parents_sigterm_handler(tmp_path: Path) -> None:
+    """stop(timeout) ends an overdue child with SIGTERM; a handler the parent installed must not run there."""
+    done = run_script(
+        tmp_path,
+        """
+        import signal, sys, time
+        from concurry import Worker
+
+        signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))
+
+        class Job(Worker):
+            def work(self, seconds: float) -> float:
+                time.sleep(seconds)
+                return seconds
+
+        worker = Job.options(mode="process", mp_context="fork").init()
+        calls = [worker.work(0.5) for _ in range(3)]
+        while not calls[0].running():
+            time.sleep(0.01)
+        worker.stop(timeout=0.05)
+        print([f.cancelled() or type(f.exception(timeout=5)).__name__ for f in calls])
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['WorkerStoppedError', True, True]"

@@ -187,6 +187,9 @@ def _serve_forked(fds: tuple[int, int, int], worker: Optional[tuple[Any, ...]]) 
     code = 1
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which then stops its workers
+        # stop() ends an overdue child with SIGTERM; a handler inherited from the parent (ray.init installs one)
+        # would turn that into SystemExit inside the running call and let the queued calls run.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         try:
             sys.stdin.close()
             sys.stdin = open(os.devnull)  # noqa: SIM115  (the child's stdin for its whole life)
