@@ -1,0 +1,1 @@
+"""One introspection of a worker class (spec), rendered as runtime proxies and as .pyi stubs."""
