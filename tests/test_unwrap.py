@@ -475,6 +475,12 @@ def test_a_pending_thread_future_passed_to_a_ray_worker_returns_at_once(gate: th
         gate.set()
         assert first.result(timeout=60) == 11
         assert second.result(timeout=60) == 110
+        from concurry.backends.ray import _prepare
+
+        refs: list[Any] = []
+        _prepare([first], refs)  # once forwarded to Ray, a deferred call travels as its reference
+        assert refs == [first._inner.object_ref]  # type: ignore[union-attr]
+        assert ray_step.multiply(first).result(timeout=60) == 110
         ray_step.stop()
         source.stop()
     finally:

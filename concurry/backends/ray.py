@@ -60,7 +60,7 @@ from concurry.core.future import (
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 from concurry.core.task import TaskWorker
-from concurry.core.unwrap import contains_future, defer, pending_futures
+from concurry.core.unwrap import DeferredCall, contains_future, defer, pending_futures
 from concurry.core.worker_side import WorkerSideConfig, apply_worker_side_config, worker_side_config
 
 __all__ = ["RayBackend", "RayFuture"]
@@ -756,6 +756,8 @@ class RayBackend:
 
 def _prepare(value: Any, refs: list[Any]) -> Any:
     """``value`` with each ``RayFuture`` replaced by a ``_Slot`` for its reference and other futures by results."""
+    if type(value) is DeferredCall and isinstance(value._inner, RayFuture):
+        value = value._inner  # a call that waited for its arguments, then went to Ray: its reference travels
     if isinstance(value, RayFuture):
         if value._ref is None or value._state == CANCELLED:
             return value.result()  # raises the failure or CancelledError
