@@ -30,9 +30,7 @@ if TYPE_CHECKING:
     from concurry.core.future import Future
     from concurry.core.options import WorkerOptions
 
-__all__ = ["LOAD_BALANCING", "WorkerPool"]
-
-LOAD_BALANCING = ("round_robin", "least_active", "least_total", "random")
+__all__ = ["WorkerPool"]
 
 Submit = Callable[[str, tuple[Any, ...], Optional[dict[str, Any]]], "Future[Any]"]
 

@@ -168,7 +168,10 @@ async def async_wait(
     bar = progress_bar(progress, len(given))
 
     def wake() -> None:
-        loop.call_soon_threadsafe(_resolve, woken)
+        try:
+            loop.call_soon_threadsafe(_resolve, woken)
+        except RuntimeError:  # the loop closed after a timeout: nobody waits any more
+            pass
 
     try:
         _Watch(len(given), return_when, wake, bar).watch(given)
