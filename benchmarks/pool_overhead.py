@@ -5,8 +5,9 @@
 
 Dispatch: a thread pool of 4 (round robin, and with ``max_queued_tasks``) against one thread worker, each call
 made and its result awaited one at a time, and pipelined (submit N, then wait for all). Throughput: N CPU-bound
-calls on a process pool of 2 against one process worker. Rows are measured in alternation, each figure is the
-median of its rounds and each ratio the median of the per-round ratios. Targets (issue 7): pool dispatch
+calls on a process pool of 2 against one process worker, beside ``ProcessPoolExecutor`` with 2 and 1 processes
+(what the machine gives two processes at the time). Rows are measured in alternation, each figure is the
+median of its rounds and each ratio the median of the per-round ratios. Targets: pool dispatch
 ≤ 1.5× a single worker's call; a process pool of 2 ≥ 1.8× the CPU-bound throughput of one worker (2 cores).
 """
 
@@ -17,6 +18,7 @@ import os
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Callable
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -52,6 +54,17 @@ def pipelined(proxy: Any, calls: int) -> float:
     for future in futures:
         future.result()
     return (time.perf_counter() - start) / calls
+
+
+def crunch(n: int) -> int:
+    return Crunch().crunch(n)
+
+
+def executor_throughput(executor: ProcessPoolExecutor, tasks: int, size: int) -> float:
+    """The machine's own scaling, for reference: the same calls on ``ProcessPoolExecutor``."""
+    start = time.perf_counter()
+    list(executor.map(crunch, [size] * tasks))
+    return tasks / (time.perf_counter() - start)
 
 
 def throughput(proxy: Any, tasks: int, size: int) -> float:
@@ -100,20 +113,27 @@ def dispatch(rounds: int, calls: int) -> None:
 def cpu_throughput(rounds: int, tasks: int, size: int) -> None:
     single = Crunch.options(mode="process").init()
     pool = Crunch.options(mode="process", max_workers=2).init()
+    one, two = ProcessPoolExecutor(1), ProcessPoolExecutor(2)
     try:
         samples = _rounds(
             {"process worker": lambda: throughput(single, tasks, size),
-             "process pool of 2": lambda: throughput(pool, tasks, size)},
+             "process pool of 2": lambda: throughput(pool, tasks, size),
+             "ProcessPoolExecutor(1)": lambda: executor_throughput(one, tasks, size),
+             "ProcessPoolExecutor(2)": lambda: executor_throughput(two, tasks, size)},
             rounds,
         )
     finally:
         single.stop()
         pool.stop()
+        one.shutdown()
+        two.shutdown()
     print(f"\nCPU-bound throughput ({tasks} calls of crunch({size}) per round, {os.cpu_count()} cores)")
     for name, values in samples.items():
         print(f"  {name:34} {statistics.median(values):8.1f} calls/s")
     gain = _ratio(samples, "process pool of 2", "process worker")
     print(f"  pool of 2 / one worker: {gain:.2f}× ({'meets' if gain >= 1.8 else 'misses'} the ≥ 1.8× target)")
+    machine = _ratio(samples, "ProcessPoolExecutor(2)", "ProcessPoolExecutor(1)")
+    print(f"  ProcessPoolExecutor 2 / 1: {machine:.2f}× (what this machine gives two processes now)")
 
 
 def main() -> None:
