@@ -363,12 +363,17 @@ class ConcurrentFuture(Future[T]):
     def _wait(self, timeout: Optional[float]) -> None:
         waiter = self._waiter
         if waiter is None:
-            with _transition_lock:
+            # Made before taking the lock, and the lock taken without a with-block: a caller that waits at once
+            # on a call it just queued holds the GIL for this stretch, while the woken worker needs it.
+            made = allocate_lock()
+            made.acquire()
+            _transition_lock.acquire()
+            try:
                 waiter = self._waiter
                 if waiter is None:
-                    waiter = allocate_lock()
-                    waiter.acquire()
-                    self._waiter = waiter
+                    waiter = self._waiter = made
+            finally:
+                _transition_lock.release()
             if self._state >= FINISHED:  # completed before it could see the waiter: nothing will release it
                 return
         if waiter.acquire(True, _NO_TIMEOUT if timeout is None else max(timeout, 0.0)):
