@@ -1,4 +1,5 @@
-"""A tour of concurry: one worker class on every backend, futures and blocking mode, TaskWorker, async methods.
+"""A tour of concurry: one worker class on every backend, futures and blocking mode, TaskWorker, async methods,
+futures passed between workers, pools, retries and limits.
 
 Run it with ``sh scripts/demo.sh`` (sets up .venv first) or ``.venv/bin/python examples/tour.py``.
 """
@@ -8,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from concurry import TaskWorker, Worker, worker
+from concurry import Executor, ResourceLimit, TaskWorker, Worker, gather, worker
 
 MODES = ("sync", "thread", "asyncio", "process", "ray")
 
@@ -117,6 +118,52 @@ def tour_errors_and_decorator() -> None:
         print(greeter.greet("concurry").result())
 
 
+class FlakyService(Worker):
+    """Fails twice, then answers: retries run inside the worker, whatever the mode."""
+
+    def __init__(self) -> None:
+        self.attempts = 0
+
+    def call(self) -> str:
+        self.attempts += 1
+        if self.attempts < 3:
+            raise ConnectionError(f"attempt {self.attempts} failed")
+        with self.limits.acquire(requested={"connections": 1}):
+            return f"answered on attempt {self.attempts}"
+
+
+def tour_composition() -> None:
+    heading("Futures passed between workers of different modes are unwrapped")
+    with DataProcessor.options(mode="thread").init(10) as source, DataProcessor.options(mode="process").init(2) as sink:
+        pending = source.process(5)  # a thread-mode future: 50
+        chained = sink.process(pending)  # returns at once; runs in the child once 50 is ready
+        print(f"thread -> process: {chained.result()}")
+    with DataProcessor.options(mode="ray").init(3) as first, DataProcessor.options(mode="ray").init(7) as second:
+        print(f"ray -> ray (object reference passed, not fetched): {second.process(first.process(2)).result()}")
+
+
+def tour_pools() -> None:
+    heading("Pools: the same typed methods, N workers wide")
+    for mode in ("thread", "process", "ray"):
+        with DataProcessor.options(mode=mode, max_workers=2).init(4) as pool:
+            print(f"{mode:>8}: gather of 6 calls -> {gather([pool.process(i) for i in range(6)])}")
+    with Executor(mode="process", max_workers=2) as executor:
+        print(f"Executor (a concurrent.futures.Executor): {list(executor.map(square, range(5)))}")
+
+
+def tour_retries() -> None:
+    heading("Retries and limits run inside the worker")
+    for mode in MODES:
+        with FlakyService.options(
+            mode=mode,
+            num_retries=3,
+            retry_on=[ConnectionError],
+            retry_wait=0.01,
+            limits=[ResourceLimit(key="connections", capacity=1)],
+        ).init() as service:
+            print(f"{mode:>8}: {service.call().result()}")
+
+
 def main() -> None:
     import ray
 
@@ -127,6 +174,9 @@ def main() -> None:
         tour_task_worker()
         tour_asyncio_concurrency()
         tour_errors_and_decorator()
+        tour_composition()
+        tour_pools()
+        tour_retries()
     finally:
         ray.shutdown()
 
