@@ -30,7 +30,7 @@ from collections import deque
 from types import FunctionType
 from typing import Any, Mapping, Optional, TypeVar
 
-import cloudpickle  # type: ignore[import-untyped]
+import cloudpickle
 
 from concurry.backends import process_launch
 from concurry.backends.process_child import (
@@ -120,7 +120,7 @@ class ProcessFuture(ConcurrentFuture[T]):
         return self._backend._cancel(self)
 
 
-class _ValuePickler(cloudpickle.Pickler):
+class _ValuePickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle is untyped (Any)
     """cloudpickle, except that ``__main__`` classes and functions the child already has go by reference.
 
     After a fork the child holds the parent's ``__main__`` as it was at the fork: what was defined there then keeps

@@ -184,7 +184,7 @@ def _serve_calls(
 
 def _dumps_by_value(result: Any, name: str, method: str) -> tuple[int, bytes]:
     """Pickle ``result`` with cloudpickle; if that fails too, pickle the error that says so instead."""
-    import cloudpickle  # type: ignore[import-untyped]
+    import cloudpickle
 
     try:
         return RESULT, cloudpickle.dumps(result, protocol=5)
@@ -204,7 +204,7 @@ def _pack_error(error: BaseException) -> bytes:
         blob: Optional[bytes] = pickle.dumps(error, 5)
     except Exception:
         try:
-            import cloudpickle  # type: ignore[import-untyped]
+            import cloudpickle
 
             blob = cloudpickle.dumps(error, protocol=5)
         except Exception:
@@ -241,7 +241,7 @@ def serve_forks() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap_children)
-    import cloudpickle  # type: ignore[import-untyped]  # noqa: F401  (workers unpickle with it: load it once)
+    import cloudpickle  # noqa: F401  (workers unpickle with it: load it once)
 
     while True:
         message, fds, _flags, _address = socket.recv_fds(sock, 16, 3)

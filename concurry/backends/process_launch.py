@@ -29,7 +29,7 @@ import time
 import traceback
 from typing import Any, Optional
 
-import cloudpickle  # type: ignore[import-untyped]
+import cloudpickle
 
 from concurry.backends.process_child import flush_standard_streams, serve
 

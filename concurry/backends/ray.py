@@ -311,7 +311,7 @@ class _AsyncActor(_SyncActor):
             self._idle = asyncio.Event()
             await self._idle.wait()
 
-    async def _concurry_call(  # type: ignore[override]
+    async def _concurry_call(
         self, name: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], *values: Any
     ) -> Any:
         args = _fill(args, values)

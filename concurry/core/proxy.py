@@ -61,7 +61,7 @@ class BaseWorkerProxy(Typed, Generic[W, B]):
     def stop(self, timeout: Optional[float] = DEFAULT_STOP_TIMEOUT) -> None:
         """Stop the worker: queued calls finish (or are cancelled once ``timeout`` passes). Idempotent."""
         backend: Optional[Backend] = self.__dict__.get("_backend")
-        finalizer: Optional[weakref.finalize] = self.__dict__.get("_finalizer")
+        finalizer: Optional[weakref.finalize[..., Any]] = self.__dict__.get("_finalizer")
         if finalizer is not None:
             finalizer.detach()
         if backend is not None:
@@ -171,7 +171,7 @@ def start_worker(
     if options.mode != "ray":
         warn_if_not_ray_compatible(worker_cls)
     cls = proxy_class(spec, options.mode, options.blocking)
-    proxy = cls(
+    proxy: WorkerProxy[Any, Any] = cls(
         worker_cls=worker_cls,
         blocking=options.blocking,
         init_args=args,

@@ -46,8 +46,11 @@ class WorkerBuilder(Generic[P, W, B]):
         self.worker_cls = worker_cls
         self.options = options
 
+    # A TaskWorker builder gives the narrower TaskWorkerProxy; the overlap with the general overload is intended.
     @overload
-    def init(self: WorkerBuilder[P, TaskWorker, B], *args: P.args, **kwargs: P.kwargs) -> TaskWorkerProxy[B]: ...
+    def init(  # type: ignore[overload-overlap]
+        self: WorkerBuilder[P, TaskWorker, B], *args: P.args, **kwargs: P.kwargs
+    ) -> TaskWorkerProxy[B]: ...
 
     @overload
     def init(self, *args: P.args, **kwargs: P.kwargs) -> WorkerProxy[W, B]: ...
