@@ -144,7 +144,7 @@ def _serve_calls(
         slot = call_id % WINDOW
         offset, mask = BITMAP_OFFSET + (slot >> 3), 1 << (slot & 7)
         lockf(shared_fd, lock)
-        flags = shared[offset]
+        flags: int = shared[offset]  # pyright: ignore[reportUnknownVariableType]  # the offset derives from the unpacked header (Any)
         started[0] = call_id
         if flags & mask:
             shared[offset] = flags & ~mask
@@ -164,7 +164,7 @@ def _serve_calls(
                     from concurry.core.execution import CoroutineRunner
 
                     runner = CoroutineRunner()
-                result = runner.run(result)
+                result = runner.run(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
         except BaseException as error:
             _reply(reply_fd, call_id, ERROR, _pack_error(error))
             del error
@@ -187,7 +187,7 @@ def _dumps_by_value(result: Any, name: str, method: str) -> tuple[int, bytes]:
     import cloudpickle
 
     try:
-        return RESULT, cloudpickle.dumps(result, protocol=5)
+        return RESULT, cloudpickle.dumps(result, protocol=5)  # pyright: ignore[reportUnknownMemberType]  # untyped cloudpickle
     except Exception as error:
         failure = pickle.PicklingError(
             f"the result of {name}.{method}() cannot be sent back from the worker process: "
@@ -206,7 +206,7 @@ def _pack_error(error: BaseException) -> bytes:
         try:
             import cloudpickle
 
-            blob = cloudpickle.dumps(error, protocol=5)
+            blob = cloudpickle.dumps(error, protocol=5)  # pyright: ignore[reportUnknownMemberType]  # untyped cloudpickle
         except Exception:
             blob = None
     kind = type(error)
@@ -241,7 +241,7 @@ def serve_forks() -> None:
     sock = socket.socket(fileno=int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGCHLD, _reap_children)
-    import cloudpickle  # noqa: F401  (workers unpickle with it: load it once)
+    import cloudpickle  # pyright: ignore[reportUnusedImport]  # noqa: F401  (workers unpickle with it: load it once)
 
     while True:
         message, fds, _flags, _address = socket.recv_fds(sock, 16, 3)

@@ -1,3 +1,5 @@
+# pyright: reportPrivateUsage=false
+# Private names here are shared within the package: the backend drives its futures' and the worker-side runner's internal state (package-private protocol).
 """Ray mode: each worker is a Ray actor, and each call returns a ``RayFuture`` wrapping the call's ``ObjectRef``.
 
 Imported only when ray mode is first used, so ``import concurry`` never imports ray.

@@ -1,3 +1,5 @@
+# pyright: reportPrivateUsage=false
+# Private names here are shared within the package: the backend completes its futures in place on the hot path (package-private protocol).
 """Sync mode: the call runs in the caller's thread before the proxy method returns.
 
 A sync-mode proxy method calls the worker's bound method itself (see ``concurry/codegen/templates/proxy.py.j2``)
@@ -57,7 +59,7 @@ class SyncBackend:
         except Exception as error:
             return self.failed(error)
         if type(result) is CoroutineType:
-            return self.awaited(result)
+            return self.awaited(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
         future: SyncFuture[Any] = SyncFuture()
         future._state = FINISHED
         future._result = result
@@ -85,7 +87,7 @@ class SyncBackend:
     def awaited(self, coroutine: CoroutineType[Any, Any, Any]) -> SyncFuture[Any]:
         """The future of a call that returned a coroutine: the coroutine's outcome."""
         try:
-            return SyncFuture.of_result(self._runner.run(coroutine))
+            return SyncFuture.of_result(self._runner.run(coroutine))  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         except Exception as error:
             return SyncFuture.of_exception(error)
 

@@ -1,3 +1,5 @@
+# pyright: reportPrivateUsage=false
+# Private names here are shared within the package: the backend drives its futures' internal state on the hot path (package-private protocol).
 """Thread mode: one dedicated thread per worker, fed through a ``SimpleQueue``.
 
 Habits taken from ``concurrent.futures.thread``: a queued call whose future was cancelled is skipped, never run;
@@ -85,7 +87,7 @@ def _submit_functions(
     leaf = LEAF_TYPES
 
     def submit(method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
-        future: ConcurrentFuture[Any] = new(ConcurrentFuture)  # ConcurrentFuture.__init__'s fields, inline
+        future: ConcurrentFuture[Any] = new(ConcurrentFuture)  # pyright: ignore[reportUnknownVariableType]  # ConcurrentFuture.__init__'s fields, inline
         future._state = PENDING
         future._exception = None
         future._callbacks = None
@@ -107,7 +109,7 @@ def _submit_functions(
             for arg in kwargs.values():
                 if type(arg) not in leaf:
                     return submit_unwrapped(submit, method, args, kwargs)
-        future: ConcurrentFuture[Any] = new(ConcurrentFuture)
+        future: ConcurrentFuture[Any] = new(ConcurrentFuture)  # pyright: ignore[reportUnknownVariableType]
         future._state = PENDING
         future._exception = None
         future._callbacks = None
@@ -189,7 +191,7 @@ def run_queued(queue: SimpleQueue[Optional[ConcurrentFuture[Any]]], methods: dic
                 else:
                     result = methods[future._call_name](*args)
                 if type(result) is CoroutineType:
-                    result = runner.run(result)
+                    result = runner.run(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
             except BaseException as error:
                 future._exception = error
                 del error
@@ -244,10 +246,10 @@ def run_calls(
                 result = methods[method](*args, **kwargs) if kwargs else methods[method](*args)
                 if type(result) is CoroutineType:
                     if hand_off is not None:
-                        hand_off(future, result)  # whoever took the coroutine completes the future
+                        hand_off(future, result)  # pyright: ignore[reportUnknownArgumentType]  # whoever took the coroutine completes the future
                         del future, args, kwargs, result
                         continue
-                    result = runner.run(result)
+                    result = runner.run(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
             except BaseException as error:
                 future.set_exception(error)
                 del error

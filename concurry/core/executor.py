@@ -46,7 +46,7 @@ def _start(mode: str, max_workers: Optional[int], options: dict[str, Any]) -> Ba
     return TaskWorker.options(mode=mode, **options).init()  # type: ignore[call-overload, no-any-return]
 
 
-class _LinkedFuture(concurrent.futures.Future):  # type: ignore[type-arg]
+class _LinkedFuture(concurrent.futures.Future[Any]):
     """A ``concurrent.futures.Future`` completed from a worker's future; cancelling it cancels the call."""
 
     def __init__(self, inner: Future[Any]) -> None:
@@ -59,7 +59,7 @@ class _LinkedFuture(concurrent.futures.Future):  # type: ignore[type-arg]
 
 def _copy_outcome(outer: _LinkedFuture, inner: Future[Any]) -> None:
     if inner.cancelled():
-        concurrent.futures.Future.cancel(outer)
+        concurrent.futures.Future.cancel(outer)  # pyright: ignore[reportUnknownMemberType]
         outer.set_running_or_notify_cancel()
         return
     error = inner.exception()
@@ -161,7 +161,7 @@ def task(
     """Make ``fn`` run on workers: ``@task`` or ``@task(mode="process", max_workers=4)``; other keywords are
     worker options. ``max_workers`` defaults to one worker."""
     if fn is not None:
-        return TaskFunction(fn, mode, max_workers, options)
+        return TaskFunction(fn, mode, max_workers, options)  # pyright: ignore[reportUnknownVariableType]
     return _TaskDecorator(mode, max_workers, options)
 
 
@@ -179,4 +179,4 @@ class _TaskDecorator:
 
     def __call__(self, fn: Callable[..., Any], /) -> Any:
         mode, max_workers, options = self._config
-        return TaskFunction(fn, mode, max_workers, options)
+        return TaskFunction(fn, mode, max_workers, options)  # pyright: ignore[reportUnknownVariableType]

@@ -32,7 +32,7 @@ def ray_actor_option_hint(option: str) -> str:
     return f"; {option} is a Ray actor option: with mode='ray', pass actor_options={{{option!r}: ...}}"
 
 
-def _is_pydantic_model(cls: type) -> bool:
+def _is_pydantic_model(cls: object) -> bool:
     from pydantic import BaseModel
 
     return isinstance(cls, type) and issubclass(cls, BaseModel)

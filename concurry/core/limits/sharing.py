@@ -10,7 +10,7 @@ the server releases what it held.
 
 from __future__ import annotations
 
-import hmac  # noqa: F401  the handshake imports it lazily; a fork during that import would deadlock the child
+import hmac  # pyright: ignore[reportUnusedImport]  # noqa: F401  the handshake imports it lazily; a fork during that import would deadlock the child
 import os
 import threading
 from multiprocessing.connection import Client, Connection, Listener
