@@ -193,7 +193,7 @@ class _MethodsOnly(type):
     """
 
     def __new__(mcs, name: str, bases: tuple[type, ...], namespace: dict[str, Any]) -> type:
-        real = tuple(getattr(base, "_concurry_base") if type(base) is mcs else base for base in bases)
+        real: tuple[type, ...] = tuple(getattr(base, "_concurry_base") if type(base) is mcs else base for base in bases)
         return ABCMeta.__new__(type(real[-1]), name, real, namespace)
 
 

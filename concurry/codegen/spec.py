@@ -88,7 +88,7 @@ def _introspect(cls: type) -> WorkerSpec:
     framework = _framework_bases()
     framework_names = _framework_names(cls, framework)
     mixin: Optional[type] = getattr(cls, "__concurry_proxy_mixin__", None)
-    proxy_side = set(vars(mixin)) if mixin is not None else set()
+    proxy_side: set[str] = set(vars(mixin)) if mixin is not None else set()
     validators = _pydantic_validator_names(cls)
 
     methods: dict[str, MethodSpec] = {}
@@ -116,7 +116,7 @@ def _method_spec(cls: type, name: str, raw: Any) -> Optional[MethodSpec]:
     if isinstance(raw, (property, type)) or not (callable(raw) or isinstance(raw, (staticmethod, classmethod))):
         return None
     bound_view = getattr(cls, name)  # resolves staticmethod/classmethod descriptors
-    target = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else raw
+    target: Any = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else raw  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
     try:
         signature = inspect.signature(bound_view if isinstance(raw, (staticmethod, classmethod)) else target)
     except (TypeError, ValueError):

@@ -24,7 +24,7 @@ class Backend(Protocol):
     def start(self) -> None:
         """Create the worker instance; errors surface per the mode (at once, or at the first result)."""
 
-    def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
+    def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], /) -> Future[Any]:
         """Run ``method(*args, **kwargs)`` on the worker; never blocks on the call itself."""
         ...
 

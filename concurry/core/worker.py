@@ -85,7 +85,7 @@ class Worker:
     # mode='sync' (the default)
     @overload
     @classmethod
-    def options(
+    def options(  # pyright: ignore[reportOverlappingOverload]  # narrower overloads first, as intended
         cls: Callable[P, W],
         *,
         mode: Literal["sync"] = ...,
@@ -143,7 +143,7 @@ class Worker:
     # mode='thread'
     @overload
     @classmethod
-    def options(
+    def options(  # pyright: ignore[reportOverlappingOverload]  # narrower overloads first, as intended
         cls: Callable[P, W],
         *,
         mode: Literal["thread"],
@@ -207,7 +207,7 @@ class Worker:
     # mode='asyncio'
     @overload
     @classmethod
-    def options(
+    def options(  # pyright: ignore[reportOverlappingOverload]  # narrower overloads first, as intended
         cls: Callable[P, W],
         *,
         mode: Literal["asyncio"],
@@ -265,7 +265,7 @@ class Worker:
     # mode='process'
     @overload
     @classmethod
-    def options(
+    def options(  # pyright: ignore[reportOverlappingOverload]  # narrower overloads first, as intended
         cls: Callable[P, W],
         *,
         mode: Literal["process"],
@@ -332,7 +332,7 @@ class Worker:
     # mode='ray'
     @overload
     @classmethod
-    def options(
+    def options(  # pyright: ignore[reportOverlappingOverload]  # narrower overloads first, as intended
         cls: Callable[P, W],
         *,
         mode: Literal["ray"],
@@ -432,7 +432,7 @@ class Worker:
 
 def worker(cls: type[T]) -> type[T]:
     """Class decorator: make ``cls`` a ``Worker`` without changing its code."""
-    if isinstance(cls, type) and issubclass(cls, Worker):
+    if isinstance(cls, type) and issubclass(cls, Worker):  # pyright: ignore[reportUnnecessaryIsInstance]  # run-time check
         return cls
     namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
-    return type(cls.__name__, (cls, Worker), namespace)
+    return type(cls.__name__, (cls, Worker), namespace)  # pyright: ignore[reportGeneralTypeIssues, reportReturnType]

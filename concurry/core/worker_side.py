@@ -1,3 +1,5 @@
+# pyright: reportPrivateUsage=false
+# Private names here are shared within the package: the worker-side config reuses the retry module's validators.
 """What a worker needs inside itself from its options: the retries of each method and its limits.
 
 ``worker_side_config(spec, options)`` runs where the worker is created (in the caller's process) and returns a
@@ -24,7 +26,7 @@ What a backend does:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 from concurry.core.limits import LimitSet, as_limit_set
 from concurry.core.retry import (
@@ -116,7 +118,7 @@ def check_method_keys(spec: WorkerSpec, options: WorkerOptions) -> None:
     for name in (*RETRY_OPTIONS, "retry"):
         value = getattr(options, name)
         if isinstance(value, dict):
-            unknown = sorted(set(value) - known - {ANY_METHOD})
+            unknown = sorted(set(cast("dict[str, Any]", value)) - known - {ANY_METHOD})
             if unknown:
                 methods = ", ".join(repr(m) for m in spec.method_names) or "none"
                 raise ValueError(
@@ -130,7 +132,8 @@ def check_method_keys(spec: WorkerSpec, options: WorkerOptions) -> None:
 
 def _for_method(value: Any, method: str, default: Any) -> Any:
     if isinstance(value, dict):
-        return value.get(method, value.get(ANY_METHOD, default))
+        per_method = cast("dict[str, Any]", value)
+        return per_method.get(method, per_method.get(ANY_METHOD, default))
     return value
 
 

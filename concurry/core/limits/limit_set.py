@@ -1,3 +1,5 @@
+# pyright: reportPrivateUsage=false
+# Private names here are shared within the package: limit sets share their limits and store with each other within the package.
 """``LimitSet``: the limits a worker acquires through ``self.limits.acquire(requested={...})``.
 
 One set has one authoritative state (its *home*), in the process that created it. Everything that uses the set
@@ -20,7 +22,7 @@ import threading
 import time
 import uuid
 import weakref
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import Any, Callable, cast, Iterable, Iterator, Mapping, Optional, Sequence, Union
 
 from concurry.core.limits.definitions import CallLimit, Limit
 from concurry.core.limits.store import LocalStore
@@ -77,7 +79,7 @@ class _Home:
             from concurry.core.limits.ray_store import start_ray_store
 
             if not ray.is_initialized():
-                ray.init()
+                ray.init()  # pyright: ignore[reportUnknownMemberType]  # Ray's partially typed API
 
             def build(snapshot: Any) -> Any:
                 store, self.ray_handle = start_ray_store(snapshot)
@@ -107,7 +109,7 @@ class LimitSet:
     def __init__(self, limits: Iterable[Limit] = (), *, clock: Callable[[], float] = time.monotonic) -> None:
         limits = tuple(limits)
         for limit in limits:
-            if not isinstance(limit, Limit):
+            if not isinstance(limit, Limit):  # pyright: ignore[reportUnnecessaryIsInstance]  # checks what the caller passed at run time
                 raise ValueError(
                     f"LimitSet got {limit!r}; give ResourceLimit, RateLimit and CallLimit objects"
                 )
@@ -172,7 +174,7 @@ class LimitSet:
                     f"acquire(requested=...) names key {key!r}, which this LimitSet does not have; "
                     f"its keys are: {', '.join(repr(k) for k in self._by_key)}"
                 )
-            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < math.inf:
+            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < math.inf:  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise ValueError(f"acquire(requested=...) got {key!r}: {amount!r}; give a finite number >= 0")
             if amount > limit.capacity:
                 raise ValueError(
@@ -304,6 +306,7 @@ def as_limit_set(value: Any, name: str = "limits") -> "LimitSet":
     if isinstance(value, Limit):
         return LimitSet([value])
     if isinstance(value, (list, tuple)):
+        value = cast("Sequence[Any]", value)
         for item in value:
             if not isinstance(item, Limit):
                 raise ValueError(
@@ -343,7 +346,7 @@ class Acquisition:
                     f"update(usage=...) names key {key!r}, which this acquisition did not request "
                     f"(requested: {', '.join(repr(k) for k in self.requested) or 'nothing'})"
                 )
-            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < math.inf:
+            if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0 <= amount < math.inf:  # pyright: ignore[reportUnnecessaryIsInstance]
                 raise ValueError(f"update(usage=...) got {key!r}: {amount!r}; give a finite number >= 0")
         self.usage.update(usage)
 

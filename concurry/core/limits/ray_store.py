@@ -1,3 +1,5 @@
+# pyright: reportPrivateUsage=false
+# Private names here are shared within the package: stores share the actor handle within the package.
 """Sharing a limit set with Ray actors: the state lives in one named Ray actor.
 
 The actor is asynchronous: a request waiting for capacity is a suspended coroutine, woken by the next release
@@ -31,7 +33,7 @@ class _LimitStoreActor:
         self._store = LocalStore.from_snapshot(snapshot)
         self._changed = asyncio.Event()
 
-    @ray.method(concurrency_group="waiting")
+    @ray.method(concurrency_group="waiting")  # pyright: ignore[reportUnknownMemberType]  # Ray's partially typed API
     async def acquire(self, requested: Mapping[str, float], timeout: Optional[float]) -> Optional[int]:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -84,7 +86,7 @@ class RayStore:
 
     def _actor(self) -> Any:
         if self._handle is None:
-            self._handle = ray.get_actor(self.name, namespace=RAY_NAMESPACE)
+            self._handle = ray.get_actor(self.name, namespace=RAY_NAMESPACE)  # pyright: ignore[reportUnknownMemberType]
         return self._handle
 
     def try_acquire(self, requested: Mapping[str, float]) -> tuple[Optional[int], float]:
