@@ -90,7 +90,7 @@ class ProcessFuture(ConcurrentFuture[T]):
     __slots__ = ("_backend", "_method", "_call_id")
 
     def __init__(self, backend: Optional[ProcessBackend], method: str) -> None:
-        ConcurrentFuture.__init__(self)
+        ConcurrentFuture.__init__(self)  # pyright: ignore[reportUnknownMemberType]
         self._backend = backend
         self._method = method
         self._call_id = 0
@@ -113,7 +113,7 @@ class ProcessFuture(ConcurrentFuture[T]):
                 timeout = max(deadline - time.monotonic(), 0.0)
             if self._state >= FINISHED:
                 return
-        ConcurrentFuture._wait(self, timeout)
+        ConcurrentFuture._wait(self, timeout)  # pyright: ignore[reportUnknownMemberType]
 
     def cancel(self) -> bool:
         """True if the call had not started in the child (it will never run); False once it has."""
@@ -130,7 +130,7 @@ class _ValuePickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle i
     """
 
     def __init__(self, file: io.BytesIO, main_at_fork: Optional[dict[str, Any]]) -> None:
-        super().__init__(file, protocol=5)
+        super().__init__(file, protocol=5)  # pyright: ignore[reportUnknownMemberType]
         self._main_at_fork = main_at_fork
 
     def reducer_override(self, obj: Any) -> Any:
@@ -142,7 +142,7 @@ class _ValuePickler(cloudpickle.Pickler):  # type: ignore[misc]  # cloudpickle i
             and _lookup(main, obj.__qualname__) is obj
         ):
             return NotImplemented  # pickled by reference
-        return super().reducer_override(obj)
+        return super().reducer_override(obj)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
 
 _MISSING = object()
@@ -158,13 +158,13 @@ def _lookup(namespace: dict[str, Any], qualname: str) -> Any:
 
 def _classes_and_functions(module: Any) -> dict[str, Any]:
     """What a forked child can find in ``module`` by name: only classes and functions are looked up there."""
-    namespace = vars(module) if module is not None else {}
-    return {name: obj for name, obj in namespace.items() if isinstance(obj, (type, FunctionType))}
+    namespace = vars(module) if module is not None else {}  # pyright: ignore[reportUnknownVariableType]
+    return {name: obj for name, obj in namespace.items() if isinstance(obj, (type, FunctionType))}  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
 
 
 def _dumps_by_value(obj: Any, main_at_fork: Optional[dict[str, Any]]) -> bytes:
     buffer = io.BytesIO()
-    _ValuePickler(buffer, main_at_fork).dump(obj)
+    _ValuePickler(buffer, main_at_fork).dump(obj)  # pyright: ignore[reportUnknownMemberType]
     return buffer.getvalue()
 
 
@@ -449,7 +449,7 @@ class ProcessBackend:
                     if fd >= 0:
                         fcntl.lockf(fd, fcntl.LOCK_UN)
             self._pending.pop(call_id, None)
-        return Future.cancel(future)
+        return Future.cancel(future)  # pyright: ignore[reportUnknownMemberType]
 
     def _refuse(self, future: ProcessFuture[Any]) -> Future[Any]:
         """Why a call cannot be made now (under ``_lock``): raised at once, or via the future after a failed init."""
@@ -517,10 +517,10 @@ class ProcessBackend:
                         events = poll()
                     else:
                         remaining = deadline - time.monotonic()
-                        events = poll(remaining * 1000) if remaining > 0 else []
+                        events = poll(remaining * 1000) if remaining > 0 else []  # pyright: ignore[reportUnknownVariableType]
                         if not events:
                             return
-                    exited = any(ready == pidfd for ready, _ in events)
+                    exited = any(ready == pidfd for ready, _ in events)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
                     if self._drain(exhaust=exited) or exited:
                         return
             finally:
@@ -634,7 +634,7 @@ class ProcessBackend:
                     )
                 )
             else:
-                Future.cancel(future)
+                Future.cancel(future)  # pyright: ignore[reportUnknownMemberType]
         del pending
         writer = self._writer
         if writer is not None:

@@ -18,7 +18,7 @@ import reprlib
 import time
 from dataclasses import dataclass, field
 from types import CoroutineType
-from typing import Any, Awaitable, Callable, Literal, Mapping, Optional, Sequence, Union
+from typing import Any, Awaitable, Callable, Iterable, Literal, Mapping, Optional, Sequence, Union, cast
 
 __all__ = [
     "NumRetriesOption",
@@ -112,7 +112,7 @@ def _is_exception_class(item: Any) -> bool:
 def _check_retry_on(value: Any, name: str = "retry_on") -> tuple[RetryOnItem, ...]:
     if value is None:
         return (Exception,)
-    items = tuple(value) if isinstance(value, (list, tuple, set, frozenset)) else (value,)
+    items = tuple(cast("Iterable[Any]", value)) if isinstance(value, (list, tuple, set, frozenset)) else (value,)
     if not items:
         raise ValueError(f"{name}={value!r} is empty; give exception classes and/or callables, or leave it unset")
     for item in items:
@@ -131,7 +131,7 @@ def _check_retry_on(value: Any, name: str = "retry_on") -> tuple[RetryOnItem, ..
 def _check_retry_until(value: Any, name: str = "retry_until") -> tuple[Callable[..., bool], ...]:
     if value is None:
         return ()
-    items = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+    items = tuple(cast("Iterable[Any]", value)) if isinstance(value, (list, tuple)) else (value,)
     for item in items:
         if not callable(item) or isinstance(item, type):
             raise ValueError(f"{name} got {item!r}; give a callable (result, **ctx) -> bool or a list of them")
@@ -217,8 +217,8 @@ def _fibonacci(n: int) -> int:
 def check_per_method(value: Any, check: Callable[[Any, str], Any], name: str) -> Any:
     """Validate an option that is one value or a dict of values keyed by method name (``"*"``: the others)."""
     if isinstance(value, Mapping):
-        checked = {}
-        for method, item in value.items():
+        checked: dict[str, Any] = {}
+        for method, item in cast("Mapping[object, Any]", value).items():
             if not isinstance(method, str):
                 raise ValueError(f"{name} has the key {method!r}; per-method keys are method names (or '*')")
             checked[method] = check(item, f"{name}[{method!r}]")
@@ -265,7 +265,7 @@ def retrying(
             try:
                 if pending is None:
                     pending = fn(*args, **kwargs)
-                result = await pending if type(pending) is CoroutineType else pending
+                result = await pending if type(pending) is CoroutineType else pending  # pyright: ignore[reportUnknownVariableType]  # a coroutine narrowed from Any
             except Exception as error:
                 if attempt > retries or not config.should_retry(error, attempt, ctx):
                     raise
@@ -273,7 +273,7 @@ def retrying(
                 del error
             else:
                 if config.accepts(result, {"attempt": attempt, **ctx}):
-                    return result
+                    return result  # pyright: ignore[reportUnknownVariableType]
                 results.append(result)
                 if attempt > retries:
                     raise rejected(results, attempt)

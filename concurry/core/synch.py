@@ -139,7 +139,7 @@ def wait(
     A dict of futures gives two dicts with the same keys.
     """
     _check_return_when(return_when)
-    given = list(futures.values()) if isinstance(futures, Mapping) else list(futures)
+    given = list(futures.values()) if isinstance(futures, Mapping) else list(futures)  # pyright: ignore[reportUnknownArgumentType]  # a Mapping narrowed from the Iterable[Any] alternative
     bar = progress_bar(progress, len(given))
     event = threading.Event()
     try:
@@ -148,7 +148,7 @@ def wait(
     finally:
         if bar is not None:
             bar.close()
-    return _split_keys(futures) if isinstance(futures, Mapping) else _split(given)
+    return _split_keys(futures) if isinstance(futures, Mapping) else _split(given)  # pyright: ignore[reportUnknownArgumentType]
 
 
 async def async_wait(
@@ -162,7 +162,7 @@ async def async_wait(
     import asyncio
 
     _check_return_when(return_when)
-    given = list(futures.values()) if isinstance(futures, Mapping) else list(futures)
+    given = list(futures.values()) if isinstance(futures, Mapping) else list(futures)  # pyright: ignore[reportUnknownArgumentType]  # a Mapping narrowed from the Iterable[Any] alternative
     loop = asyncio.get_running_loop()
     woken: asyncio.Future[None] = loop.create_future()
     bar = progress_bar(progress, len(given))
@@ -182,7 +182,7 @@ async def async_wait(
     finally:
         if bar is not None:
             bar.close()
-    return _split_keys(futures) if isinstance(futures, Mapping) else _split(given)
+    return _split_keys(futures) if isinstance(futures, Mapping) else _split(given)  # pyright: ignore[reportUnknownArgumentType]
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:
@@ -196,7 +196,7 @@ def _is_future(value: Any) -> bool:
 
 def _outcomes(values: list[Any], return_exceptions: bool) -> list[Any]:
     """The results in input order; values that are not futures stand for themselves."""
-    results = []
+    results: list[Any] = []
     for value in values:
         if not _is_future(value):
             results.append(value)
@@ -218,7 +218,7 @@ def _gathered(futures: Any, values: list[Any], pending: Any, return_exceptions: 
     if pending:
         raise TimeoutError(f"{len(pending)} of {len(values)} futures did not complete within {timeout} seconds")
     results = _outcomes(values, return_exceptions)
-    return dict(zip(futures, results)) if isinstance(futures, Mapping) else results
+    return dict(zip(futures, results)) if isinstance(futures, Mapping) else results  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
 
 
 @overload
@@ -253,7 +253,7 @@ def gather(
     The first failure raises unless ``return_exceptions``, which puts exceptions among the results. When
     ``timeout`` passes first, raises ``TimeoutError``; ``wait`` is the one that returns what is done instead.
     """
-    values = list(futures.values()) if isinstance(futures, Mapping) else list(futures)
+    values = list(futures.values()) if isinstance(futures, Mapping) else list(futures)  # pyright: ignore[reportUnknownArgumentType]  # a Mapping narrowed from the Iterable[Any] alternative
     watched = [v for v in values if _is_future(v)]
     _, pending = wait(watched, timeout, ALL_COMPLETED if return_exceptions else FIRST_EXCEPTION, progress=progress)
     return _gathered(futures, values, pending, return_exceptions, timeout)
@@ -267,7 +267,7 @@ async def async_gather(
     progress: ProgressOption = False,
 ) -> Any:
     """``gather`` for async code."""
-    values = list(futures.values()) if isinstance(futures, Mapping) else list(futures)
+    values = list(futures.values()) if isinstance(futures, Mapping) else list(futures)  # pyright: ignore[reportUnknownArgumentType]  # a Mapping narrowed from the Iterable[Any] alternative
     watched = [v for v in values if _is_future(v)]
     return_when = ALL_COMPLETED if return_exceptions else FIRST_EXCEPTION
     _, pending = await async_wait(watched, timeout, return_when, progress=progress)

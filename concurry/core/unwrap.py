@@ -54,13 +54,13 @@ Submit = Callable[[str, tuple[Any, ...], Optional[dict[str, Any]]], Future[Any]]
 
 def _leaf(value: Any) -> bool:
     """True if ``value`` can hold no future; its type is remembered so the next value of it is one lookup."""
-    kind = type(value)
+    kind = type(value)  # pyright: ignore[reportUnknownVariableType]
     if kind in LEAF_TYPES:
         return True
     if isinstance(value, _SCANNED):
         return False
     if len(LEAF_TYPES) < _LEAF_LIMIT:
-        LEAF_TYPES.add(kind)
+        LEAF_TYPES.add(kind)  # pyright: ignore[reportUnknownArgumentType]
     return True
 
 
@@ -70,7 +70,7 @@ def contains_future(value: Any) -> bool:
     if isinstance(value, Future):
         return True
     if isinstance(value, dict):
-        return any(contains_future(v) for v in value.values())
+        return any(contains_future(v) for v in value.values())  # pyright: ignore[reportUnknownVariableType]
     return any(contains_future(v) for v in value)
 
 
@@ -79,21 +79,21 @@ def materialize(value: Any) -> Any:
     if _leaf(value):
         return value
     if isinstance(value, Future):
-        return value.result()
+        return value.result()  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, dict):
-        if not any(contains_future(v) for v in value.values()):
-            return value
-        return _rebuild_dict(value)
+        if not any(contains_future(v) for v in value.values()):  # pyright: ignore[reportUnknownVariableType]
+            return value  # pyright: ignore[reportUnknownVariableType]
+        return _rebuild_dict(value)  # pyright: ignore[reportUnknownArgumentType]
     if not any(contains_future(v) for v in value):
         return value
     return _rebuild(value, [materialize(v) for v in value])
 
 
 def _rebuild(original: Any, items: list[Any]) -> Any:
-    kind = type(original)
+    kind = type(original)  # pyright: ignore[reportUnknownVariableType]
     if kind in (list, tuple, set, frozenset):
-        return kind(items)
-    if isinstance(original, tuple) and hasattr(original, "_fields"):  # namedtuple
+        return kind(items)  # pyright: ignore[reportUnknownVariableType]
+    if isinstance(original, tuple) and hasattr(original, "_fields"):  # pyright: ignore[reportUnknownArgumentType]  # namedtuple
         return kind(*items)
     return kind(items)
 
@@ -112,10 +112,10 @@ def pending_futures(value: Any, pending: list[Future[Any]], skip: tuple[type, ..
         return False
     if isinstance(value, Future):
         if not isinstance(value, skip) and not value.done():
-            pending.append(value)
+            pending.append(value)  # pyright: ignore[reportUnknownArgumentType]
         return True
     found = False
-    for item in value.values() if isinstance(value, dict) else value:
+    for item in value.values() if isinstance(value, dict) else value:  # pyright: ignore[reportUnknownVariableType]
         if pending_futures(item, pending, skip):
             found = True
     return found
@@ -171,7 +171,7 @@ class DeferredCall(ConcurrentFuture[Any]):
         inner = self._inner
         if inner is not None:
             return inner.cancel()  # its outcome reaches this future through _adopt
-        return ConcurrentFuture.cancel(self)
+        return ConcurrentFuture.cancel(self)  # pyright: ignore[reportUnknownMemberType]
 
     def running(self) -> bool:
         inner = self._inner
@@ -185,7 +185,7 @@ class DeferredCall(ConcurrentFuture[Any]):
             error = argument.exception()
         if error is not None:
             self._call_args, self._call_kwargs = (), None
-            Future._finish(self, None, error)
+            Future._finish(self, None, error)  # pyright: ignore[reportUnknownMemberType]
             return
         with _count_lock:
             self._waiting -= 1
@@ -202,17 +202,17 @@ class DeferredCall(ConcurrentFuture[Any]):
         try:
             inner = self._forward(self._call_name, args, kwargs)
         except BaseException as error:  # the receiving worker was stopped meanwhile
-            Future._finish(self, None, error)
+            Future._finish(self, None, error)  # pyright: ignore[reportUnknownMemberType]
             return
         inner.add_done_callback(self._adopt)
         self._inner = inner  # published after _adopt is registered: a cancel() through it completes this future
 
     def _adopt(self, inner: Future[Any]) -> None:
         if inner.cancelled():
-            Future.cancel(self)
+            Future.cancel(self)  # pyright: ignore[reportUnknownMemberType]
             return
         error = inner.exception()
-        Future._finish(self, None if error is not None else inner.result(), error)
+        Future._finish(self, None if error is not None else inner.result(), error)  # pyright: ignore[reportUnknownMemberType]
 
 
 def defer(
