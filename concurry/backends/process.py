@@ -1,5 +1,6 @@
 # pyright: reportPrivateUsage=false
-# Private names here are shared within the package: the backend drives its futures' and calls' internal state (package-private protocol).
+# Private names here are shared within the package: the backend drives its futures' and calls' internal state
+# (package-private protocol).
 """Process mode: one child process per worker; calls reach it through one pipe and answers return through another.
 
 The parent side of the design (the child side and the wire format live in ``process_child``):

@@ -1,5 +1,6 @@
 # pyright: reportPrivateUsage=false
-# Private names here are shared within the package: the backend drives its futures' and the worker-side runner's internal state (package-private protocol).
+# Private names here are shared within the package: the backend drives its futures' and the worker-side runner's
+# internal state (package-private protocol).
 """Ray mode: each worker is a Ray actor, and each call returns a ``RayFuture`` wrapping the call's ``ObjectRef``.
 
 Imported only when ray mode is first used, so ``import concurry`` never imports ray.
@@ -30,7 +31,7 @@ import weakref
 from inspect import isawaitable
 from queue import SimpleQueue
 from types import CoroutineType, FunctionType
-from typing import Any, Callable, Mapping, Optional, TypeVar
+from typing import Any, Callable, Mapping, Optional, TypeVar, cast
 
 from concurry.core.ray_compat import RAY_MISSING, pydantic_model_refusal
 
@@ -133,7 +134,7 @@ def _connect() -> None:
     if not ray.is_initialized():
         with _connect_lock:
             if not ray.is_initialized():
-                ray.init(include_dashboard=False, logging_level=logging.WARNING)
+                ray.init(include_dashboard=False, logging_level=logging.WARNING)  # pyright: ignore[reportUnknownMemberType]
 
 
 # -- shipping the worker class --------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ def _pickled_class(cls: type) -> tuple[bytes, Optional[bytes]]:
     (pytest's test directories, for one). Raw Ray ships ``@ray.remote`` classes by value, so a class that works as
     a raw actor must work as a worker: the actor falls back to the copy by value when the import fails.
     """
-    cloudpickle = ray.cloudpickle
+    cloudpickle = cast(Any, ray.cloudpickle)  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType]  # untyped
     by_reference = cloudpickle.dumps(cls)
     name = cls.__module__
     module = sys.modules.get(name)
@@ -216,9 +217,9 @@ class _Shipped:
 
 
 def _rebuilt(original: Any, items: list[Any]) -> Any:
-    if isinstance(original, tuple) and hasattr(original, "_fields"):  # namedtuple
-        return type(original)(*items)
-    return type(original)(items)
+    if isinstance(original, tuple) and hasattr(original, "_fields"):  # pyright: ignore[reportUnknownArgumentType]  # namedtuple
+        return type(original)(*items)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+    return type(original)(items)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
 
 
 def _fill(value: Any, values: tuple[Any, ...]) -> Any:
@@ -226,16 +227,16 @@ def _fill(value: Any, values: tuple[Any, ...]) -> Any:
     if type(value) is _Slot:
         return values[value.index]
     if isinstance(value, dict):
-        changed = {k: f for k, v in value.items() if (f := _fill(v, values)) is not v}
+        changed = {k: f for k, v in value.items() if (f := _fill(v, values)) is not v}  # pyright: ignore[reportUnknownVariableType]
         if not changed:
-            return value
-        rebuilt = value.copy()
-        rebuilt.update(changed)
-        return rebuilt
+            return value  # pyright: ignore[reportUnknownVariableType]
+        rebuilt = value.copy()  # pyright: ignore[reportUnknownVariableType]
+        rebuilt.update(changed)  # pyright: ignore[reportUnknownMemberType]
+        return rebuilt  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, _CONTAINERS):
-        items = [_fill(v, values) for v in value]
-        if all(a is b for a, b in zip(items, value)):
-            return value
+        items = [_fill(v, values) for v in value]  # pyright: ignore[reportUnknownVariableType]
+        if all(a is b for a, b in zip(items, value)):  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
+            return value  # pyright: ignore[reportUnknownVariableType]
         return _rebuilt(value, items)
     return value
 
@@ -284,7 +285,7 @@ class _SyncActor:
         key = shipped.ref.binary()
         fn = self._functions.get(key)
         if fn is None:
-            fn = ray.get(shipped.ref)
+            fn = cast("Callable[..., Any]", ray.get(shipped.ref))
             if len(self._functions) >= _FUNCTION_CACHE_SIZE:
                 del self._functions[next(iter(self._functions))]
             self._functions[key] = fn
@@ -327,7 +328,7 @@ def _sync_method(name: str) -> Callable[..., Any]:
     def method(self: _SyncActor, *args: Any, **kwargs: Any) -> Any:
         result = self._methods[name](*args, **kwargs)
         if type(result) is CoroutineType:
-            result = self._runner.run(result)
+            result = self._runner.run(result)  # pyright: ignore[reportUnknownArgumentType]
         return result
 
     method.__name__ = method.__qualname__ = name
@@ -357,7 +358,7 @@ def _task_submit(self: _SyncActor, fn: Any, /, *args: Any, **kwargs: Any) -> Any
         fn = self._function(fn)
     result = self._methods["submit"](fn, *args, **kwargs)
     if type(result) is CoroutineType:
-        result = self._runner.run(result)
+        result = self._runner.run(result)  # pyright: ignore[reportUnknownArgumentType]
     return result
 
 
@@ -425,8 +426,8 @@ class RayFuture(Future[T]):
     def done(self) -> bool:
         if self._state >= FINISHED:
             return True
-        ready, _ = ray.wait([self._ref], timeout=0, fetch_local=False)
-        return bool(ready)
+        ready, _ = ray.wait([self._ref], timeout=0, fetch_local=False)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        return bool(ready)  # pyright: ignore[reportUnknownArgumentType]
 
     def running(self) -> bool:
         """True from submission until the call finishes: Ray does not report when an actor call starts."""
@@ -518,7 +519,7 @@ def _original(error: RayTaskError) -> BaseException:
     """The exception the worker raised, with Ray's remote traceback attached as its cause."""
     cause = error.cause
     while isinstance(cause, RayTaskError):
-        cause = cause.cause
+        cause = cause.cause  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
     if not isinstance(cause, BaseException):
         return error
     return attach_remote_traceback(cause, str(error))
@@ -544,7 +545,7 @@ def _watch(future: RayFuture[Any]) -> None:
                 _dispatcher = threading.Thread(target=_dispatch, name="concurry-ray-callbacks", daemon=True)
                 _dispatcher.start()
     put = _completions.put
-    future._ref.future().add_done_callback(lambda outcome: put((future, outcome)))
+    future._ref.future().add_done_callback(lambda outcome: put((future, outcome)))  # pyright: ignore[reportUnknownArgumentType, reportUnknownLambdaType]
 
 
 def _dispatch() -> None:
@@ -626,7 +627,7 @@ class RayBackend:
         except RayError as error:
             failure = error
         if failure is not None:
-            ray.kill(actor)
+            ray.kill(actor)  # pyright: ignore[reportUnknownMemberType]
             raise self._start_failure(failure)
         self._actor = actor
         self._remote = {name: getattr(actor, name).remote for name in (*self._spec.method_names, "_concurry_getattr")}
@@ -656,10 +657,10 @@ class RayBackend:
             return
         if timeout is None or timeout > 0:
             try:
-                ray.wait([actor._concurry_drain.remote()], timeout=timeout, fetch_local=False)
+                ray.wait([actor._concurry_drain.remote()], timeout=timeout, fetch_local=False)  # pyright: ignore[reportUnknownMemberType]
             except RayError:  # the actor is already gone
                 pass
-        ray.kill(actor)
+        ray.kill(actor)  # pyright: ignore[reportUnknownMemberType]
 
     def _mark_dead(self, error: RayError) -> None:
         self._dead = True
@@ -750,7 +751,7 @@ class RayBackend:
         entry = self._shipped.get(key)
         if entry is not None:
             return entry[0]
-        shipped = _Shipped(ray.put(fn))
+        shipped = _Shipped(ray.put(fn))  # pyright: ignore[reportUnknownMemberType]
         shipped_functions = self._shipped
         self._shipped[key] = (shipped, weakref.ref(fn, lambda _: shipped_functions.pop(key, None)))
         return shipped
@@ -762,20 +763,20 @@ def _prepare(value: Any, refs: list[Any]) -> Any:
         value = value._inner  # a call that waited for its arguments, then went to Ray: its reference travels
     if isinstance(value, RayFuture):
         if value._ref is None or value._state == CANCELLED:
-            return value.result()  # raises the failure or CancelledError
+            return value.result()  # pyright: ignore[reportUnknownVariableType]  # raises the failure or CancelledError
         refs.append(value._ref)
         return _Slot(len(refs) - 1)
     if isinstance(value, Future):
-        return value.result()
+        return value.result()  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, dict):
-        if not any(contains_future(v) for v in value.values()):
-            return value
-        rebuilt = value.copy()
-        for key, item in value.items():
+        if not any(contains_future(v) for v in value.values()):  # pyright: ignore[reportUnknownVariableType]
+            return value  # pyright: ignore[reportUnknownVariableType]
+        rebuilt = value.copy()  # pyright: ignore[reportUnknownVariableType]
+        for key, item in value.items():  # pyright: ignore[reportUnknownVariableType]
             rebuilt[key] = _prepare(item, refs)
-        return rebuilt
+        return rebuilt  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, _CONTAINERS):
-        if not any(contains_future(v) for v in value):
-            return value
-        return _rebuilt(value, [_prepare(v, refs) for v in value])
+        if not any(contains_future(v) for v in value):  # pyright: ignore[reportUnknownVariableType]
+            return value  # pyright: ignore[reportUnknownVariableType]
+        return _rebuilt(value, [_prepare(v, refs) for v in value])  # pyright: ignore[reportUnknownVariableType]
     return value

@@ -1,5 +1,6 @@
 # pyright: reportPrivateUsage=false
-# Private names here are shared within the package: the backend completes its futures in place on the hot path (package-private protocol).
+# Private names here are shared within the package: the backend completes its futures in place on the hot path
+# (package-private protocol).
 """Sync mode: the call runs in the caller's thread before the proxy method returns.
 
 A sync-mode proxy method calls the worker's bound method itself (see ``concurry/codegen/templates/proxy.py.j2``)

@@ -1,5 +1,6 @@
 # pyright: reportPrivateUsage=false
-# Private names here are shared within the package: the backend drives its futures' internal state on the hot path (package-private protocol).
+# Private names here are shared within the package: the backend drives its futures' internal state on the hot path
+# (package-private protocol).
 """Thread mode: one dedicated thread per worker, fed through a ``SimpleQueue``.
 
 Habits taken from ``concurrent.futures.thread``: a queued call whose future was cancelled is skipped, never run;

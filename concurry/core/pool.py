@@ -1,5 +1,6 @@
 # pyright: reportPrivateUsage=false
-# Private names here are shared within the package: the pool wires the proxy module's hot-path submit, as the proxy does.
+# Private names here are shared within the package: the pool wires the proxy module's hot-path submit, as the proxy
+# does.
 """Worker pools: ``max_workers`` ordinary backends behind one ``submit``.
 
 A pool is a backend whose members are backends of the pool's mode, so the proxy in front of it is the same

@@ -1,5 +1,6 @@
 # pyright: reportPrivateUsage=false
-# Private names here are shared within the package: unwrapping drives the futures' internal call and completion state (package-private protocol).
+# Private names here are shared within the package: unwrapping drives the futures' internal call and completion state
+# (package-private protocol).
 """Replacing futures passed as arguments by their results before a call reaches the worker.
 
 The scan is the hot path's only extra work, so it is one set lookup per argument: ``type(arg) in LEAF_TYPES``.

@@ -1,5 +1,6 @@
 # pyright: reportPrivateUsage=false
-# Private names here are shared within the package: limit sets share their limits and store with each other within the package.
+# Private names here are shared within the package: limit sets share their limits and store with each other within the
+# package.
 """``LimitSet``: the limits a worker acquires through ``self.limits.acquire(requested={...})``.
 
 One set has one authoritative state (its *home*), in the process that created it. Everything that uses the set
