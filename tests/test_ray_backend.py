@@ -397,8 +397,12 @@ def test_stop_finishes_submitted_calls_kills_the_actor_and_is_idempotent() -> No
     futures = [probe.bump() for _ in range(5)]
     probe.stop()
     assert [f.result() for f in futures] == [1, 2, 3, 4, 5]
+    # ray.kill is asynchronous: a call sent right after stop() may still be served before the actor dies.
+    deadline = time.monotonic() + 30
     with pytest.raises(ray.exceptions.RayActorError):
-        ray.get(handle.__ray_ready__.remote(), timeout=30)
+        while time.monotonic() < deadline:
+            ray.get(handle.__ray_ready__.remote(), timeout=30)
+            time.sleep(0.05)
     probe.stop()
     with pytest.raises(WorkerStoppedError, match=r"worker Probe is stopped; create a new one"):
         probe.bump()
