@@ -98,7 +98,3 @@ def backend_class(mode: str) -> BackendFactory:
         _loaded[mode] = factory
     return factory
 
-
-def known_modes() -> tuple[str, ...]:
-    return tuple(_BACKEND_MODULES)
-

@@ -5,7 +5,7 @@ Dependency-free on purpose: the runtime validation (``options.py``) and the mypy
 
 from __future__ import annotations
 
-__all__ = ["MODES", "MODE_SPECIFIC", "POOL_MODES", "modes_of"]
+__all__ = ["MODES", "MODE_SPECIFIC", "POOL_MODES"]
 
 MODES: tuple[str, ...] = ("sync", "thread", "asyncio", "process", "ray")
 
@@ -23,7 +23,3 @@ MODE_SPECIFIC: dict[str, tuple[str, ...]] = {
     "max_queued_tasks": POOL_MODES,
 }
 
-
-def modes_of(option: str) -> tuple[str, ...]:
-    """The modes ``option`` applies to."""
-    return MODE_SPECIFIC.get(option, MODES)
