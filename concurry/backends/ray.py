@@ -63,7 +63,7 @@ from concurry.core.future import (
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 from concurry.core.task import TaskWorker
-from concurry.core.unwrap import DeferredCall, contains_future, defer, pending_futures
+from concurry.core.unwrap import DeferredCall, contains_future, defer, pending_futures, rebuild_container
 from concurry.core.worker_side import WorkerSideConfig, apply_worker_side_config, worker_side_config
 
 __all__ = ["RayBackend", "RayFuture"]
@@ -216,12 +216,6 @@ class _Shipped:
         return _Shipped, (self.ref,)
 
 
-def _rebuilt(original: Any, items: list[Any]) -> Any:
-    if isinstance(original, tuple) and hasattr(original, "_fields"):  # pyright: ignore[reportUnknownArgumentType]  # namedtuple
-        return type(original)(*items)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
-    return type(original)(items)  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
-
-
 def _fill(value: Any, values: tuple[Any, ...]) -> Any:
     """``value`` with every ``_Slot`` replaced by its resolved argument; untouched parts are kept as they are."""
     if type(value) is _Slot:
@@ -237,7 +231,7 @@ def _fill(value: Any, values: tuple[Any, ...]) -> Any:
         items = [_fill(v, values) for v in value]  # pyright: ignore[reportUnknownVariableType]
         if all(a is b for a, b in zip(items, value)):  # pyright: ignore[reportUnknownArgumentType, reportUnknownVariableType]
             return value  # pyright: ignore[reportUnknownVariableType]
-        return _rebuilt(value, items)
+        return rebuild_container(value, items)
     return value
 
 
@@ -778,5 +772,5 @@ def _prepare(value: Any, refs: list[Any]) -> Any:
     if isinstance(value, _CONTAINERS):
         if not any(contains_future(v) for v in value):  # pyright: ignore[reportUnknownVariableType]
             return value  # pyright: ignore[reportUnknownVariableType]
-        return _rebuilt(value, [_prepare(v, refs) for v in value])  # pyright: ignore[reportUnknownVariableType]
+        return rebuild_container(value, [_prepare(v, refs) for v in value])  # pyright: ignore[reportUnknownVariableType]
     return value

@@ -36,6 +36,7 @@ __all__ = [
     "defer",
     "materialize",
     "pending_futures",
+    "rebuild_container",
     "submit_unwrapped",
     "unwrapping",
 ]
@@ -87,10 +88,11 @@ def materialize(value: Any) -> Any:
         return _rebuild_dict(value)  # pyright: ignore[reportUnknownArgumentType]
     if not any(contains_future(v) for v in value):
         return value
-    return _rebuild(value, [materialize(v) for v in value])
+    return rebuild_container(value, [materialize(v) for v in value])
 
 
-def _rebuild(original: Any, items: list[Any]) -> Any:
+def rebuild_container(original: Any, items: list[Any]) -> Any:
+    """A list, tuple (named too), set or frozenset of ``original``'s type holding ``items``."""
     kind = type(original)  # pyright: ignore[reportUnknownVariableType]
     if kind in (list, tuple, set, frozenset):
         return kind(items)  # pyright: ignore[reportUnknownVariableType]
