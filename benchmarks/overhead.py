@@ -99,6 +99,28 @@ def _direct() -> Case:
     return Case(one, one)
 
 
+def _future_floor() -> Case:
+    """The least a sync-mode future call can cost in Python: one function that calls ``f`` and returns its result in
+    a new finished ``SyncFuture`` (no argument check, no stop check, no proxy). Not a floor any budget line uses;
+    it shows how much of the sync row is the future itself."""
+    from concurry.core.future import FINISHED, SyncFuture
+
+    f = Echo().f
+
+    def call(x: int) -> SyncFuture[int]:
+        future: SyncFuture[int] = SyncFuture()
+        future._state = FINISHED  # pyright: ignore[reportPrivateUsage]
+        future._result = f(x)  # pyright: ignore[reportPrivateUsage]
+        future._exception = None  # pyright: ignore[reportPrivateUsage]
+        return future
+
+    def one(n: int) -> None:
+        for i in range(n):
+            call(i).result()
+
+    return Case(one)
+
+
 def _raw_queue() -> Case:
     """A thread fed through one ``SimpleQueue`` that answers through another: the thread hand-off floor."""
     inbox: SimpleQueue[Optional[int]] = SimpleQueue()
@@ -233,6 +255,8 @@ def _both(floor: str, target_one: Optional[float], target_pipelined: Optional[fl
 
 ROWS: tuple[Row, ...] = (
     Row("direct", "direct method call", _direct, 200_000),
+    Row("sync-floor", "a finished SyncFuture around a direct call", _future_floor, 100_000,
+        (Check("one", "direct", "one", None),)),
     Row("raw-queue", "raw SimpleQueue thread hand-off", _raw_queue, 20_000),
     Row("thread-pool", "ThreadPoolExecutor(1)", _thread_pool, 10_000),
     Row("process-pool", "ProcessPoolExecutor(1)", _process_pool, 1_000),

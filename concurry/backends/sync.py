@@ -3,23 +3,24 @@
 # (package-private protocol).
 """Sync mode: the call runs in the caller's thread before the proxy method returns.
 
-A sync-mode proxy method calls the worker's bound method itself (see ``concurry/codegen/templates/proxy.py.j2``)
-when its arguments need no unwrapping, through ``methods``, this backend's dict of bound methods; ``submit`` is the
-way for every other call. ``stop()`` replaces each bound method in that dict by one that raises ``Refused``, which
-``failed`` turns into the stopped-worker error, so the generated methods need no stopped check of their own.
+Calls run through ``methods``, this backend's dict of the worker's bound methods: in ``submit`` and in the proxy's
+call functions (both from ``concurry/codegen/templates/calls.py.j2``). ``stop()`` replaces each bound method in that
+dict by one that raises ``Refused``, which ``failed`` turns into the stopped-worker error, so no call needs a
+stopped check of its own.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
+from concurry.codegen.calls import flavor_namespace
 from concurry.codegen.spec import WorkerSpec
 from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
-from concurry.core.future import FINISHED, Future, SyncFuture
+from concurry.core.future import SyncFuture
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
-from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
+from concurry.core.unwrap import Submit
 from concurry.core.worker_side import worker_side_config
 
 __all__ = ["Refused", "SyncBackend"]
@@ -34,7 +35,13 @@ def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
 
 
 class SyncBackend:
-    __slots__ = ("_spec", "_init_args", "_init_kwargs", "methods", "_runner", "_stopped", "_worker_side")
+    __slots__ = (
+        "_spec", "_init_args", "_init_kwargs", "methods", "_runner", "_stopped", "_worker_side", "submit",
+        "submit_unwrapping",
+    )
+
+    submit: Submit
+    submit_unwrapping: Submit
 
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
@@ -46,38 +53,18 @@ class SyncBackend:
         self._runner = CoroutineRunner()
         self._stopped = False
         self._worker_side = worker_side_config(spec, options)
+        self.submit, self.submit_unwrapping = flavor_namespace("sync")["submit_functions"](
+            self.methods, self.failed, self.awaited
+        )
+
+    def call_flavor(self, submit: Submit) -> tuple[str, dict[str, Any]]:
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``)."""
+        return "sync", {"methods": self.methods, "failed": self.failed, "awaited": self.awaited, "submit": submit}
 
     def start(self) -> None:
         # setup errors raise here, at init()
         instance = make_instance(self._spec.cls, self._init_args, self._init_kwargs)
         self.methods.update(bind_methods(instance, self._spec, self._worker_side))
-
-    def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
-        if self._stopped:
-            raise stopped_error(self._spec.name)
-        try:
-            result = self.methods[method](*args, **kwargs) if kwargs else self.methods[method](*args)
-        except Exception as error:
-            return self.failed(error)
-        if type(result) is CoroutineType:
-            return self.awaited(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
-        future: SyncFuture[Any] = SyncFuture()
-        future._state = FINISHED
-        future._result = result
-        future._exception = None
-        return future
-
-    def submit_unwrapping(
-        self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]
-    ) -> Future[Any]:
-        for arg in args:
-            if type(arg) not in LEAF_TYPES:
-                return submit_unwrapped(self.submit, method, args, kwargs)
-        if kwargs:
-            for arg in kwargs.values():
-                if type(arg) not in LEAF_TYPES:
-                    return submit_unwrapped(self.submit, method, args, kwargs)
-        return self.submit(method, args, kwargs)
 
     def failed(self, error: Exception) -> SyncFuture[Any]:
         """The future of a call that raised ``error``; a call to a stopped worker raises instead."""

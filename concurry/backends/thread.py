@@ -8,27 +8,34 @@ the thread holds no reference to the proxy, so a dropped proxy is collected and 
 a ``None`` sentinel ends the loop; references to finished calls are dropped at once.
 
 The hot path takes no lock. A queued call is its own ``ConcurrentFuture`` (see ``concurry.core.future`` for how
-the thread claims it against ``cancel()`` and completes it), and ``submit`` checks the stopped flag *after*
-queueing: ``stop()`` sets the flag before it queues the sentinel, so a call that sees no flag is ahead of the
-sentinel and will run, and a call that sees it is cancelled unless the thread has already started it.
+the thread claims it against ``cancel()`` and completes it). ``submit`` and the proxy's call functions come from
+``concurry/codegen/templates/calls.py.j2``; they check the stopped flag *after* queueing: ``stop()`` sets the
+flag before it queues the sentinel, so a call that sees no flag is ahead of the sentinel and will run, and a call
+that sees it is cancelled unless the thread has already started it.
 """
 
 from __future__ import annotations
 
 import threading
 from queue import Empty, SimpleQueue
+from types import MappingProxyType
 from typing import Any, Callable, Mapping, Optional
 
+from concurry.codegen.calls import flavor_namespace
 from concurry.codegen.spec import WorkerSpec
 from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
-from concurry.core.future import FINISHED, PENDING, RUNNING, ConcurrentFuture, Future
+from concurry.core.future import FINISHED, RUNNING, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
-from concurry.core.unwrap import LEAF_TYPES, Submit, submit_unwrapped
+from concurry.core.unwrap import Submit
 from concurry.core.worker_side import WorkerSideConfig, worker_side_config
 
-__all__ = ["Call", "ThreadBackend", "run_calls", "run_queued", "serve_calls", "stop_thread"]
+__all__ = ["Call", "ThreadBackend", "refuse_queued", "run_calls", "run_queued", "serve_calls", "stop_thread"]
+
+ONE_ARGUMENT: Any = MappingProxyType[str, Any]({})
+"""``_call_kwargs`` of a queued call whose ``_call_args`` is its one argument itself rather than a tuple of it: a
+call function of a one-parameter method queues it so (no tuple to build, free, or unpack into the call)."""
 
 Call = tuple[ConcurrentFuture[Any], str, tuple[Any, ...], Optional[dict[str, Any]]]
 
@@ -52,8 +59,15 @@ class ThreadBackend:
         self._lock = threading.Lock()  # serialises stop() calls only
         self._stopping: list[bool] = []  # non-empty once stop() has begun; read by the submit functions
         self._thread: Optional[threading.Thread] = None
-        self.submit, self.submit_unwrapping = _submit_functions(self._queue.put, self._stopping, spec.name)
+        self.submit, self.submit_unwrapping = flavor_namespace("thread")["submit_functions"](
+            self._queue.put, self._stopping, spec.name
+        )
         self._worker_side = worker_side_config(spec, options)
+
+    def call_flavor(self, submit: Submit) -> tuple[str, dict[str, Any]]:
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``)."""
+        return "thread", {"put": self._queue.put, "stopping": self._stopping, "worker_name": self._spec.name,
+                          "submit": submit}
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -77,57 +91,7 @@ class ThreadBackend:
         return not self._stopping and self._thread is not None and self._thread.is_alive()
 
 
-def _submit_functions(
-    put: Callable[[ConcurrentFuture[Any]], None], stopping: list[bool], worker_name: str
-) -> tuple[Submit, Submit]:
-    """``submit`` and ``submit_unwrapping`` of a thread backend, as closures over what they use, since they are
-    every call's path: cells are cheaper to read than attributes, and a plain function cheaper to call than a
-    bound method. ``submit_unwrapping`` repeats the body of ``submit`` rather than calling it, for the same reason.
-    """
-    new = object.__new__
-    leaf = LEAF_TYPES
-
-    def submit(method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
-        future: ConcurrentFuture[Any] = new(ConcurrentFuture)  # pyright: ignore[reportUnknownVariableType]  # ConcurrentFuture.__init__'s fields, inline
-        future._state = PENDING
-        future._exception = None
-        future._callbacks = None
-        future._waiter = None
-        future._cancelling = False
-        future._call_name = method
-        future._call_args = args
-        future._call_kwargs = kwargs
-        put(future)
-        if stopping:
-            return _refuse(future, worker_name)
-        return future
-
-    def submit_unwrapping(method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
-        for arg in args:
-            if type(arg) not in leaf:
-                return submit_unwrapped(submit, method, args, kwargs)
-        if kwargs:
-            for arg in kwargs.values():
-                if type(arg) not in leaf:
-                    return submit_unwrapped(submit, method, args, kwargs)
-        future: ConcurrentFuture[Any] = new(ConcurrentFuture)  # pyright: ignore[reportUnknownVariableType]
-        future._state = PENDING
-        future._exception = None
-        future._callbacks = None
-        future._waiter = None
-        future._cancelling = False
-        future._call_name = method
-        future._call_args = args
-        future._call_kwargs = kwargs
-        put(future)
-        if stopping:
-            return _refuse(future, worker_name)
-        return future
-
-    return submit, submit_unwrapping
-
-
-def _refuse(future: ConcurrentFuture[Any], worker_name: str) -> Future[Any]:
+def refuse_queued(future: ConcurrentFuture[Any], worker_name: str) -> Future[Any]:
     """A call queued while ``stop()`` ran: it stands only if the thread already took it."""
     if future.cancel():
         raise stopped_error(worker_name)
@@ -185,12 +149,15 @@ def run_queued(queue: SimpleQueue[Optional[ConcurrentFuture[Any]]], methods: dic
             future._state = RUNNING
             args = future._call_args
             kwargs = future._call_kwargs
-            future._call_args, future._call_kwargs = (), None  # the future outlives the call; its arguments need not
+            future._call_args = ()  # the future outlives the call; its arguments need not
             try:
-                if kwargs:
-                    result = methods[future._call_name](*args, **kwargs)
-                else:
+                if kwargs is None:
                     result = methods[future._call_name](*args)
+                elif kwargs is ONE_ARGUMENT:
+                    result = methods[future._call_name](args)
+                else:
+                    future._call_kwargs = None
+                    result = methods[future._call_name](*args, **kwargs)
                 if type(result) is CoroutineType:
                     result = runner.run(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
             except BaseException as error:

@@ -16,14 +16,11 @@ import weakref
 from abc import ABCMeta
 from functools import lru_cache
 from pathlib import Path
-from types import CoroutineType
 from typing import Any
 
 from concurry.codegen.spec import MethodSpec, WorkerSpec
-from concurry.core.future import FINISHED, SyncFuture
-from concurry.core.unwrap import LEAF_TYPES
 
-__all__ = ["proxy_class", "render_proxy_source"]
+__all__ = ["annotations_of", "class_name", "proxy_class", "render_proxy_source", "template"]
 
 _TEMPLATES = Path(__file__).parent / "templates"
 
@@ -37,7 +34,8 @@ _classes: "weakref.WeakKeyDictionary[type, dict[tuple[str, bool], type]]" = weak
 
 
 @lru_cache(maxsize=None)
-def _template(name: str = "proxy.py.j2") -> Any:
+def template(name: str) -> Any:
+    """A template of ``concurry/codegen/templates``, loaded once per process (jinja2 is imported on first use)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -46,32 +44,9 @@ def _template(name: str = "proxy.py.j2") -> Any:
         lstrip_blocks=True,
         keep_trailing_newline=True,
         autoescape=False,
+        undefined=jinja2.StrictUndefined,
     )
     return env.get_template(name)
-
-
-# Sync-mode methods with up to this many parameters, all positional, call the worker through ``_sync<n>``.
-_SYNC_MAX_ARITY = 8
-
-
-@lru_cache(maxsize=1)
-def _sync_calls() -> dict[str, Any]:
-    """The ``_sync<n>`` and ``_sync<n>_blocking`` functions, rendered and compiled once per process.
-
-    Shared by every sync-mode proxy, so a proxy method's own body stays one line, as cheap to generate as in
-    other modes, at the price of one frame per call.
-    """
-    source = _template("sync_calls.py.j2").render(max_arity=_SYNC_MAX_ARITY, finished=FINISHED)
-    filename = "<concurry sync calls>"
-    namespace: dict[str, Any] = {
-        "__name__": "concurry.codegen.generated",
-        "_leaf": LEAF_TYPES,
-        "_coroutine": CoroutineType,
-        "_SyncFuture": SyncFuture,
-    }
-    exec(compile(source, filename, "exec"), namespace)
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    return {name: value for name, value in namespace.items() if name.startswith("_sync")}
 
 
 _POSITIONAL_ONLY = inspect.Parameter.POSITIONAL_ONLY
@@ -81,13 +56,11 @@ _KEYWORD_ONLY = inspect.Parameter.KEYWORD_ONLY
 _EMPTY = inspect.Parameter.empty
 
 
-def _render_method(method: MethodSpec, defaults: list[Any], direct: bool, blocking: bool) -> tuple[str, ...]:
+def _render_method(method: MethodSpec, defaults: list[Any]) -> tuple[str, ...]:
     """What the template needs of one method: name, receiver, parameter list and forwarding expressions.
 
     Defaults are referenced from ``_defaults``. The receiver is positional-only, so with the annotations ``_build``
-    copies from the worker's signature, ``inspect.signature`` of the method is the worker method's own. With
-    ``direct`` (sync mode), a method whose parameters can all be passed by position (at most ``_SYNC_MAX_ARITY`` of
-    them) calls ``_sync<n>``, and ``direct`` is that function's suffix.
+    copies from the worker's signature, ``inspect.signature`` of the method is the worker method's own.
     """
     parameters = method.signature.parameters
     receiver = "self"
@@ -139,9 +112,6 @@ def _render_method(method: MethodSpec, defaults: list[Any], direct: bool, blocki
         kwargs = "{" + ", ".join(entries) + "}"
     else:
         kwargs = star_kwargs or "None"
-    sync_call = ""
-    if direct and not (star_args or star_kwargs or keyword) and len(positional) <= _SYNC_MAX_ARITY:
-        sync_call = f"{len(positional)}_blocking" if blocking else str(len(positional))
     return (
         method.name,
         f'"{method.name}"',  # an identifier: quoting needs no escapes
@@ -149,32 +119,29 @@ def _render_method(method: MethodSpec, defaults: list[Any], direct: bool, blocki
         "".join(", " + p for p in params),
         args,
         kwargs,
-        sync_call,
-        "".join(", " + name for name in positional),
     )
 
 
-def _annotations(signature: inspect.Signature) -> dict[str, Any]:
+def annotations_of(signature: inspect.Signature) -> dict[str, Any]:
     annotations = {name: p.annotation for name, p in signature.parameters.items() if p.annotation is not _EMPTY}
     if signature.return_annotation is not _EMPTY:
         annotations["return"] = signature.return_annotation
     return annotations
 
 
-def _class_name(spec: WorkerSpec, mode: str, blocking: bool) -> str:
+def class_name(spec: WorkerSpec, mode: str, blocking: bool) -> str:
     return f"{spec.cls.__name__}{mode.capitalize()}{'Blocking' if blocking else ''}Proxy"
 
 
 def render_proxy_source(spec: WorkerSpec, mode: str, blocking: bool) -> tuple[str, list[Any]]:
     """The source of the proxy class and the default values it refers to."""
     defaults: list[Any] = []
-    direct = mode == "sync"
-    methods = [_render_method(m, defaults, direct, blocking) for m in spec.methods]
+    methods = [_render_method(m, defaults) for m in spec.methods]
     bases = "_mixin, _base" if spec.proxy_mixin is not None else "_base"
-    source = _template().render(
+    source = template("proxy.py.j2").render(
         worker=f"{spec.cls.__module__}.{spec.cls.__qualname__}",
         flavor=f"{mode} mode, {'blocking' if blocking else 'future'}",
-        class_name=_class_name(spec, mode, blocking),
+        class_name=class_name(spec, mode, blocking),
         bases=bases,
         methods=methods,
         result_tail=".result()" if blocking else "",
@@ -233,7 +200,7 @@ def _build(spec: WorkerSpec, mode: str, blocking: bool) -> type:
     base = PROXY_BASES[mode]
     _check_collisions(spec, base)
     source, defaults = render_proxy_source(spec, mode, blocking)
-    class_name = _class_name(spec, mode, blocking)
+    proxy_name = class_name(spec, mode, blocking)
     filename = f"<concurry proxy {spec.cls.__module__}.{spec.cls.__qualname__} {mode}{' blocking' if blocking else ''}>"
     namespace: dict[str, Any] = {
         "__name__": "concurry.codegen.generated",
@@ -241,14 +208,12 @@ def _build(spec: WorkerSpec, mode: str, blocking: bool) -> type:
         "_mixin": spec.proxy_mixin,
         "_defaults": defaults,
     }
-    if mode == "sync":
-        namespace.update(_sync_calls())
     exec(compile(source, filename, "exec"), namespace)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    cls: type = namespace[class_name]
+    cls: type = namespace[proxy_name]
     for method in spec.methods:
         function = cls.__dict__[method.name]
-        function.__annotations__ = _annotations(method.signature)
+        function.__annotations__ = annotations_of(method.signature)
         function.__doc__ = method.doc
-    cls.__qualname__ = class_name
+    cls.__qualname__ = proxy_name
     return cls

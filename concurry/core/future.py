@@ -294,7 +294,9 @@ class ConcurrentFuture(Future[T]):
     """A future completed by another thread (thread, asyncio and process modes).
 
     A queued thread-mode call is its own future: ``_call_name``, ``_call_args`` and ``_call_kwargs`` carry it, so
-    a call costs one object rather than a future and a tuple. See the module docstring for the claiming protocol.
+    a call costs one object rather than a future and a tuple (``_call_kwargs`` is ``concurry.backends.thread``'s
+    ``ONE_ARGUMENT`` when ``_call_args`` is a lone argument rather than a tuple). See the module docstring for the
+    claiming protocol.
     """
 
     __slots__ = ("_waiter", "_cancelling", "_started", "_call_name", "_call_args", "_call_kwargs")
@@ -304,7 +306,7 @@ class ConcurrentFuture(Future[T]):
     _cancelling: bool
     _started: bool  # unset until a runner claims the call
     _call_name: str
-    _call_args: tuple[Any, ...]
+    _call_args: Any  # a tuple, or a lone argument (see above)
     _call_kwargs: Optional[dict[str, Any]]
 
     def __init__(self) -> None:

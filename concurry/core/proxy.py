@@ -2,8 +2,10 @@
 
 A proxy is a morphic ``Typed`` model: its public configuration is immutable and its private state is
 type-checked on assignment. The methods users call are generated per worker class (``concurry.codegen``) and
-reach the backend through ``_submit``, a plain attribute placed in the instance ``__dict__``: reading a pydantic
-private attribute costs more than a whole thread hand-off, so the hot path never does.
+reach the backend through ``_submit``, a plain attribute placed in the instance ``__dict__``. Calls of methods
+with positional parameters skip even that: each such method has a call function in the instance ``__dict__``
+(``concurry.codegen.calls``) that reads nothing from the proxy, since any attribute read on a pydantic model goes
+through its ``__getattr__`` hook.
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ def start_worker(
     worker_cls: type, options: WorkerOptions, args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> WorkerProxy[Any, Any]:
     """Create the proxy and its backend, start the worker, and wire the hot path."""
+    from concurry.codegen.calls import call_functions
     from concurry.codegen.runtime import proxy_class
     from concurry.codegen.spec import spec_of
 
@@ -189,10 +192,27 @@ def start_worker(
     else:
         backend = backend_class(options.mode)(spec, args, kwargs, options)
     backend.start()
+    submit = _hot_path_submit(backend, options.unwrap_futures)
+    lifetime = Lifetime()
     object.__setattr__(proxy, "_backend", backend)
-    object.__setattr__(proxy, "_submit", _hot_path_submit(backend, options.unwrap_futures))
-    object.__setattr__(proxy, "_finalizer", weakref.finalize(proxy, backend.stop, DEFAULT_STOP_TIMEOUT))
+    object.__setattr__(proxy, "_submit", submit)
+    object.__setattr__(proxy, "_lifetime", lifetime)
+    object.__setattr__(proxy, "_finalizer", weakref.finalize(lifetime, backend.stop, DEFAULT_STOP_TIMEOUT))
+    call_flavor = getattr(backend, "call_flavor", None)
+    flavor, values = call_flavor(submit) if call_flavor is not None else ("forward", {"submit": submit})
+    vars(proxy).update(call_functions(spec, flavor, options.blocking, cls.__qualname__, values, lifetime))
     return proxy
+
+
+class Lifetime:
+    """What a worker lives as long as: held by its proxy and by the proxy's call functions.
+
+    The worker is stopped when this is collected, not when the proxy is: a call function taken from a proxy
+    (``init().method(x)``, or ``f = proxy.method``) must keep the worker alive as a bound method would, and
+    holding the proxy itself would make a reference cycle, reclaimed only by the cyclic GC.
+    """
+
+    __slots__ = ("__weakref__",)
 
 
 def stopped_error(worker_name: str) -> WorkerStoppedError:

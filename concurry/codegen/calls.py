@@ -1,0 +1,147 @@
+"""Call functions: what a proxy method call actually runs, without reading anything from the proxy.
+
+A proxy is a pydantic model, and every attribute read on one goes through pydantic's ``__getattr__`` hook, which
+costs as much as a whole method call; a method that reaches the backend through ``self`` also costs a frame of its
+own. So when a worker starts, each worker method whose parameters can all be passed by position (at most
+``MAX_ARITY``) gets a *call function* in the proxy's instance ``__dict__``, where attribute lookup finds it before
+the generated class method. It is a closure over exactly what the call needs (the backend's queue, its bound
+methods, ...), with the worker method's name, parameters, defaults and annotations, so ``inspect.signature``,
+keyword arguments and arity errors are the same as the class method's.
+
+The bodies come from ``templates/calls.py.j2``, rendered and compiled once per process and backend flavor (no
+per-class compile): a factory per arity returns a closure with parameters ``a0, a1, ...``; for each worker method the
+closure's code object is copied once with the method's own parameter names (``CodeType.replace``), and each proxy
+instantiates that code with its own closure cells. The same template gives the sync and thread backends their
+generic ``submit`` functions, so each backend's hot path is written once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import linecache
+import sys
+import weakref
+from functools import lru_cache
+from types import CellType, CodeType, CoroutineType, FunctionType
+from typing import Any, Callable, Optional
+
+from concurry.codegen.runtime import annotations_of, template
+from concurry.codegen.spec import MethodSpec, WorkerSpec
+from concurry.core.future import FINISHED, PENDING, ConcurrentFuture, SyncFuture
+from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
+
+__all__ = ["MAX_ARITY", "call_functions", "flavor_namespace"]
+
+MAX_ARITY = 8
+FLAVORS = ("sync", "thread", "forward")
+
+_PASSABLE_BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+_EMPTY = inspect.Parameter.empty
+
+
+@lru_cache(maxsize=None)
+def flavor_namespace(flavor: str) -> dict[str, Any]:
+    """The executed template of ``flavor``: its ``submit_functions`` factory (sync, thread) and ``call<n>`` factories."""
+    from concurry.backends.thread import ONE_ARGUMENT, refuse_queued
+
+    source = template("calls.py.j2").render(
+        flavor=flavor, max_arity=MAX_ARITY, finished=FINISHED, pending=PENDING
+    )
+    filename = f"<concurry {flavor} calls>"
+    namespace: dict[str, Any] = {
+        "__name__": "concurry.codegen.generated",
+        "_leaf": LEAF_TYPES,
+        "_coroutine": CoroutineType,
+        "_SyncFuture": SyncFuture,
+        "_ConcurrentFuture": ConcurrentFuture,
+        "_new": object.__new__,
+        "_refuse": refuse_queued,
+        "_one_argument": ONE_ARGUMENT,
+        "submit_unwrapped": submit_unwrapped,
+    }
+    exec(compile(source, filename, "exec"), namespace)
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    return namespace
+
+
+class _Renamed:
+    """One worker method's call function, before it has closure cells: its code, defaults and metadata."""
+
+    __slots__ = ("name", "code", "defaults", "qualname", "annotations", "doc")
+
+    def __init__(self, method: MethodSpec, template_code: CodeType, qualname: str) -> None:
+        parameters = list(method.signature.parameters.values())
+        names = tuple(p.name for p in parameters)
+        positional_only = sum(1 for p in parameters if p.kind is inspect.Parameter.POSITIONAL_ONLY)
+        changes: dict[str, Any] = {
+            "co_varnames": names + template_code.co_varnames[len(names):],
+            "co_posonlyargcount": positional_only,
+            "co_name": method.name,
+        }
+        if sys.version_info >= (3, 11):
+            changes["co_qualname"] = qualname
+        self.name = method.name
+        self.code = template_code.replace(**changes)
+        self.defaults = tuple(p.default for p in parameters if p.default is not _EMPTY) or None
+        self.qualname = qualname
+        self.annotations = annotations_of(method.signature)
+        self.doc = method.doc
+
+
+def _template_code(flavor: str, arity: int, blocking: bool) -> CodeType:
+    """The code of the closure that factory ``call<arity>`` of ``flavor`` returns."""
+    factory = flavor_namespace(flavor)[f"call{arity}{'_blocking' if blocking else ''}"]
+    return next(c for c in factory.__code__.co_consts if isinstance(c, CodeType))
+
+
+def _eligible(method: MethodSpec, template_code: CodeType) -> bool:
+    """A method gets a call function when all its parameters go by position and none shadows a template name."""
+    parameters = method.signature.parameters.values()
+    taken = set(template_code.co_varnames[len(parameters):]) | set(template_code.co_freevars)
+    return all(p.kind in _PASSABLE_BY_POSITION and p.name not in taken for p in parameters)
+
+
+_renamed: "weakref.WeakKeyDictionary[type, dict[tuple[str, str], tuple[_Renamed, ...]]]" = weakref.WeakKeyDictionary()
+
+
+def _renamed_methods(spec: WorkerSpec, flavor: str, blocking: bool, class_name: str) -> tuple[_Renamed, ...]:
+    """The worker's call functions for one proxy class (``class_name`` names mode and blocking) and flavor."""
+    per_class = _renamed.get(spec.cls)
+    if per_class is None:
+        per_class = _renamed[spec.cls] = {}
+    key = (class_name, flavor)
+    renamed = per_class.get(key)
+    if renamed is None:
+        made: list[_Renamed] = []
+        for method in spec.methods:
+            arity = len(method.signature.parameters)
+            if arity > MAX_ARITY:
+                continue
+            code = _template_code(flavor, arity, blocking)
+            if _eligible(method, code):
+                made.append(_Renamed(method, code, f"{class_name}.{method.name}"))
+        renamed = per_class[key] = tuple(made)
+    return renamed
+
+
+def call_functions(
+    spec: WorkerSpec, flavor: str, blocking: bool, class_name: str, values: dict[str, Any], lifetime: object
+) -> dict[str, Callable[..., Any]]:
+    """Each eligible method's call function for one proxy, its closure cells filled from ``values`` (plus ``name``).
+
+    Each function holds ``lifetime`` (see ``concurry.core.proxy.Lifetime``), so the worker outlives the proxy
+    while a call function of it is still referenced.
+    """
+    namespace = flavor_namespace(flavor)
+    functions: dict[str, Callable[..., Any]] = {}
+    for renamed in _renamed_methods(spec, flavor, blocking, class_name):
+        cells: Optional[tuple[CellType, ...]] = tuple(
+            CellType(renamed.name if free == "name" else values[free]) for free in renamed.code.co_freevars
+        )
+        function = FunctionType(renamed.code, namespace, renamed.name, renamed.defaults, cells)
+        function.__qualname__ = renamed.qualname
+        function.__annotations__ = renamed.annotations
+        function.__doc__ = renamed.doc
+        function.__dict__["_concurry_lifetime"] = lifetime
+        functions[renamed.name] = function
+    return functions
