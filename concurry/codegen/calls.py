@@ -27,7 +27,7 @@ from typing import Any, Callable, Optional
 
 from concurry.codegen.runtime import annotations_of, template
 from concurry.codegen.spec import MethodSpec, WorkerSpec
-from concurry.core.future import FINISHED, PENDING, ConcurrentFuture, SyncFuture
+from concurry.core.future import FINISHED, PENDING, SyncFuture
 from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
 
 __all__ = ["MAX_ARITY", "call_functions", "flavor_namespace"]
@@ -42,7 +42,7 @@ _EMPTY = inspect.Parameter.empty
 @lru_cache(maxsize=None)
 def flavor_namespace(flavor: str) -> dict[str, Any]:
     """The executed template of ``flavor``: its ``submit_functions`` factory (sync, thread) and ``call<n>`` factories."""
-    from concurry.backends.thread import ONE_ARGUMENT, refuse_queued
+    from concurry.backends.thread import NEW_THREAD_FUTURE, ONE_ARGUMENT, refuse_queued
 
     source = template("calls.py.j2").render(
         flavor=flavor, max_arity=MAX_ARITY, finished=FINISHED, pending=PENDING
@@ -53,8 +53,7 @@ def flavor_namespace(flavor: str) -> dict[str, Any]:
         "_leaf": LEAF_TYPES,
         "_coroutine": CoroutineType,
         "_SyncFuture": SyncFuture,
-        "_ConcurrentFuture": ConcurrentFuture,
-        "_new": object.__new__,
+        "_new_thread_future": NEW_THREAD_FUTURE,
         "_refuse": refuse_queued,
         "_one_argument": ONE_ARGUMENT,
         "submit_unwrapped": submit_unwrapped,

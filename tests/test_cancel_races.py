@@ -1,0 +1,161 @@
+"""Races between the caller and a running worker thread: cancel() and stop() stay exact under contention.
+
+The thread and asyncio backends take no lock on the call path (see ``concurry.core.future`` and
+``concurry.backends.thread``), so these tests run thousands of calls while other threads cancel them or stop the
+worker, and check the invariants that must hold whatever the interleaving: a call whose ``cancel()`` returned
+True never ran; every other call ran exactly once and its future has its result; a call made while ``stop()``
+runs is either refused at once with ``WorkerStoppedError`` or gets a future that resolves; nothing hangs.
+(Process mode has its own version in ``test_process_backend.py``.)
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections import Counter
+from concurrent.futures import CancelledError
+from typing import Any, Iterator, Optional
+
+import pytest
+
+from concurry import Future, Worker, WorkerStoppedError
+
+pytestmark = [pytest.mark.usefixtures("stop_workers"), pytest.mark.timeout(120)]
+
+in_process_modes = pytest.mark.parametrize("mode", ["thread", "asyncio"])
+
+
+@pytest.fixture(autouse=True)
+def frequent_thread_switches() -> Iterator[None]:
+    """Switch threads every few bytecodes instead of every 5 ms, so the races these tests are about do happen."""
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(interval)
+
+
+class Recorder(Worker):
+    """Appends each call's number to a list shared with the test (thread and asyncio workers share its memory)."""
+
+    def __init__(self, log: list[int]) -> None:
+        self.log = log
+
+    def record(self, i: int) -> int:
+        self.log.append(i)
+        return i
+
+    def record_pair(self, i: int, tag: str) -> tuple[int, str]:
+        self.log.append(i)
+        return i, tag
+
+
+def settle(worker: Any, futures: dict[int, Future[Any]], cancelled: set[int], log: list[int]) -> None:
+    """Every call either was cancelled and never ran, or ran exactly once and returned its number."""
+    results = {i: future.result(timeout=30) for i, future in futures.items() if i not in cancelled}
+    assert worker.record(-1).result(timeout=30) == -1  # queued last: every call before it has been run or skipped
+    counts = Counter(log)
+    assert all(n == 1 for n in counts.values()), f"calls that ran twice: {[i for i, n in counts.items() if n > 1]}"
+    for i in cancelled:
+        assert futures[i].cancelled() and futures[i].done()
+        with pytest.raises(CancelledError):
+            futures[i].result(timeout=0)
+        assert i not in counts, f"call {i} ran although cancel() returned True"
+    for i, value in results.items():
+        assert (value if isinstance(value, int) else value[0]) == i
+        assert counts[i] == 1, f"call {i} has a result but did not run exactly once"
+
+
+@in_process_modes
+def test_cancel_while_the_worker_runs_through_the_queue_is_exact(mode: str) -> None:
+    log: list[int] = []
+    worker = Recorder.options(mode=mode).init(log)
+    futures: dict[int, Future[Any]] = {}
+    cancelled: set[int] = set()
+    for start in range(0, 10_000, 2_000):
+        batch = {i: (worker.record(i) if i % 3 else worker.record_pair(i, "t")) for i in range(start, start + 2_000)}
+        futures.update(batch)
+        cancelled.update(i for i in range(start + 1, start + 2_000, 2) if batch[i].cancel())
+    settle(worker, futures, cancelled, log)  # and the worker keeps serving
+    worker.stop()
+
+
+@in_process_modes
+def test_cancel_from_another_thread_while_calls_are_made_is_exact(mode: str) -> None:
+    log: list[int] = []
+    worker = Recorder.options(mode=mode).init(log)
+    futures: dict[int, Future[Any]] = {}
+    made = threading.Condition()
+    cancelled: set[int] = set()
+    total = 6_000
+
+    def canceller() -> None:
+        seen = 0
+        while seen < total:
+            with made:
+                made.wait_for(lambda: len(futures) > seen, timeout=30)
+                ready = list(futures.items())[seen:]
+            for i, future in ready:
+                if i % 2 and future.cancel():
+                    cancelled.add(i)
+            seen += len(ready)
+
+    thread = threading.Thread(target=canceller)
+    thread.start()
+    for i in range(total):
+        future = worker.record(i)
+        with made:
+            futures[i] = future
+            made.notify()
+    thread.join(60)
+    assert not thread.is_alive()
+    settle(worker, futures, cancelled, log)
+    worker.stop()
+
+
+@in_process_modes
+@pytest.mark.parametrize("blocking", [False, True])
+def test_calls_racing_stop_are_refused_or_resolve(mode: str, blocking: bool) -> None:
+    for attempt in range(20):
+        log: list[int] = []
+        worker = Recorder.options(mode=mode, blocking=blocking).init(log)
+        outcomes: dict[int, Optional[Any]] = {}  # None: refused at the call
+        failures: list[BaseException] = []
+        started = threading.Event()
+
+        def caller() -> None:
+            try:
+                for i in range(2_000):
+                    if i == 50:
+                        started.set()
+                    try:
+                        outcomes[i] = worker.record(i)
+                    except WorkerStoppedError:
+                        outcomes[i] = None
+                    except CancelledError:  # blocking mode: the call was queued, then cancelled by stop()
+                        outcomes[i] = CancelledError()
+            except BaseException as error:  # reported below
+                failures.append(error)
+            finally:
+                started.set()
+
+        thread = threading.Thread(target=caller)
+        thread.start()
+        started.wait(30)
+        worker.stop(timeout=None if attempt % 2 else 0.0)
+        thread.join(60)
+        assert not thread.is_alive() and failures == []
+        counts = Counter(log)
+        assert all(n == 1 for n in counts.values())
+        assert len(outcomes) == 2_000
+        for i, outcome in outcomes.items():
+            if outcome is None:
+                assert i not in counts, f"call {i} was refused but ran"
+            elif isinstance(outcome, CancelledError):
+                assert i not in counts
+            elif blocking:
+                assert outcome == i and counts[i] == 1
+            else:
+                try:
+                    assert outcome.result(timeout=30) == i and counts[i] == 1
+                except CancelledError:
+                    assert i not in counts, f"call {i} was cancelled by stop() but ran"
