@@ -268,7 +268,7 @@ class _SyncActor:
         return self._methods["_concurry_getattr"](name)
 
     def _concurry_drain(self) -> None:
-        """Completes after every call submitted before it (a sync actor runs calls in order)."""
+        """Completes after every call submitted before it (a sync actor runs one submitter's calls in order)."""
 
     def _concurry_call(self, name: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], *values: Any) -> Any:
         """A call whose arguments held nested references: put the resolved ``values`` back, then call."""
@@ -287,26 +287,11 @@ class _SyncActor:
 
 
 class _AsyncActor(_SyncActor):
-    """For workers with async methods: Ray runs it as an async actor, so those methods interleave natively."""
+    """For workers with async methods: Ray runs it as an async actor, so those methods interleave natively.
 
-    def __init__(
-        self,
-        pickled_cls: tuple[bytes, Optional[bytes]],
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-        worker_side: Optional[WorkerSideConfig] = None,
-    ) -> None:
-        super().__init__(pickled_cls, args, kwargs, worker_side)
-        self._inflight = 0
-        self._idle: Any = None
-
-    async def _concurry_drain(self) -> None:  # type: ignore[override]
-        """Completes once every async call started before it has finished."""
-        import asyncio
-
-        while self._inflight:
-            self._idle = asyncio.Event()
-            await self._idle.wait()
+    Ray does not start an async actor's calls in submission order, so ``RayBackend.stop`` waits for the calls'
+    own references rather than a drain call.
+    """
 
     async def _concurry_call(
         self, name: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]], *values: Any
@@ -331,16 +316,10 @@ def _sync_method(name: str) -> Callable[..., Any]:
 
 def _async_method(name: str) -> Callable[..., Any]:
     async def method(self: _AsyncActor, *args: Any, **kwargs: Any) -> Any:
-        self._inflight += 1
-        try:
-            result = self._methods[name](*args, **kwargs)
-            if isawaitable(result):
-                result = await result
-            return result
-        finally:
-            self._inflight -= 1
-            if not self._inflight and self._idle is not None:
-                self._idle.set()
+        result = self._methods[name](*args, **kwargs)
+        if isawaitable(result):
+            result = await result
+        return result
 
     method.__name__ = method.__qualname__ = name
     return method
@@ -557,12 +536,16 @@ def _dispatch() -> None:
 
 
 # -- the backend ----------------------------------------------------------------------------------------------------
+_FORGET_FINISHED_AT = 1024
+
+
 class RayBackend:
     """Runs one worker as a Ray actor."""
 
     __slots__ = (
         "_spec", "_name", "_init_args", "_init_kwargs", "_options", "_actor", "_remote", "_call_remote",
-        "_task_remote", "_options_given", "_open", "_stopped", "_dead", "_death", "_shipped", "_ships_functions", "_lock", "__weakref__",
+        "_task_remote", "_options_given", "_open", "_stopped", "_dead", "_death", "_shipped", "_ships_functions", "_lock",
+        "_unordered", "_forget_at", "__weakref__",
     )
 
     def __init__(
@@ -588,6 +571,9 @@ class RayBackend:
         self._shipped: dict[int, tuple[_Shipped, weakref.ref[Any]]] = {}
         self._ships_functions = issubclass(spec.cls, TaskWorker)
         self._lock = threading.Lock()
+        # An async actor starts calls in any order: the references of its calls not known to be done, for stop()
+        self._unordered: Optional[list[Any]] = [] if spec.async_methods else None
+        self._forget_at = _FORGET_FINISHED_AT
 
     def _actor_options(self, options: WorkerOptions) -> dict[str, Any]:
         extra = dict(options.actor_options or {})
@@ -650,8 +636,10 @@ class RayBackend:
         if actor is None or not ray.is_initialized():
             return
         if timeout is None or timeout > 0:
+            with self._lock:
+                calls = [actor._concurry_drain.remote()] if self._unordered is None else list(self._unordered)
             try:
-                ray.wait([actor._concurry_drain.remote()], timeout=timeout, fetch_local=False)  # pyright: ignore[reportUnknownMemberType]
+                ray.wait(calls, num_returns=len(calls), timeout=timeout, fetch_local=False)  # pyright: ignore[reportUnknownMemberType]
             except RayError:  # the actor is already gone
                 pass
         ray.kill(actor)  # pyright: ignore[reportUnknownMemberType]
@@ -680,6 +668,8 @@ class RayBackend:
             ref = self._remote[method](*args, **kwargs) if kwargs else self._remote[method](*args)
         except Exception as error:  # an argument Ray cannot serialize fails this call only
             return RayFuture._failed(error, self)
+        if self._unordered is not None:
+            self._remember(ref)
         return RayFuture(ref, self)
 
     def submit_unwrapping(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
@@ -727,7 +717,21 @@ class RayBackend:
             ref = self._call_remote(method, args, kwargs, *refs)  # type: ignore[misc]
         except Exception as error:
             return RayFuture._failed(error, self)
+        if self._unordered is not None:
+            self._remember(ref)
         return RayFuture(ref, self)
+
+    def _remember(self, ref: Any) -> None:
+        """Keep an async actor's call reference for stop(), forgetting finished ones every so often (when the list
+        has doubled since, so that many calls in flight cost amortised constant time each)."""
+        with self._lock:
+            unordered = self._unordered
+            assert unordered is not None
+            unordered.append(ref)
+            if len(unordered) >= self._forget_at:
+                _, pending = ray.wait(unordered, num_returns=len(unordered), timeout=0, fetch_local=False)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                unordered[:] = pending
+                self._forget_at = max(_FORGET_FINISHED_AT, 2 * len(unordered))
 
     # -- TaskWorker functions ---------------------------------------------------------------------------------------
     def _submit_function(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
