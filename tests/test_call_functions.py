@@ -43,8 +43,11 @@ class Shapes(Worker):
     def positional_only(self, a: int, /, b: int) -> int:
         return a - b
 
-    def template_names(self, put: int, submit: int, future: int, name: int, result: int = 0) -> int:
-        return put + submit + future + name + result
+    def common_names(self, name: int, result: int, future: int, submit: int, error: int = 0) -> int:
+        return name + result + future + submit + error
+
+    def template_names(self, _put: int, _submit: int, _future: int, _name: int, _result: int = 0) -> int:
+        return _put + _submit + _future + _name + _result
 
     def nine(self, a: int, b: int, c: int, d: int, e: int, f: int, g: int, h: int, i: int) -> int:
         return a + b + c + d + e + f + g + h + i
@@ -65,8 +68,11 @@ def value_of(result: Any, blocking: bool) -> Any:
 
 def test_which_methods_get_call_functions() -> None:
     worker = Shapes.options(mode="thread").init()
-    names = ("one", "two", "positional_only", "template_names", "nine", "keyword_only", "size", "size_plus")
-    assert {name for name in names if name in vars(worker)} == {"one", "two", "positional_only", "size", "size_plus"}
+    names = ("one", "two", "positional_only", "common_names", "template_names", "nine", "keyword_only", "size",
+             "size_plus")
+    assert {name for name in names if name in vars(worker)} == {
+        "one", "two", "positional_only", "common_names", "size", "size_plus"
+    }
     assert len(inspect.signature(Shapes.nine).parameters) - 1 > MAX_ARITY
     worker.stop()
 
@@ -89,7 +95,9 @@ def test_every_shape_calls_with_defaults_keywords_and_positions(mode: str, block
     assert value_of(worker.two(1, 2), blocking) == 102
     assert value_of(worker.two(b=3, a=2), blocking) == 203
     assert value_of(worker.positional_only(5, b=2), blocking) == 3
-    assert value_of(worker.template_names(1, 2, 3, 4, result=5), blocking) == 15
+    assert value_of(worker.common_names(1, 2, 3, 4, error=5), blocking) == 15
+    assert value_of(worker.common_names(name=1, result=2, future=3, submit=4), blocking) == 10
+    assert value_of(worker.template_names(1, 2, 3, 4, _result=5), blocking) == 15
     assert value_of(worker.nine(*range(9)), blocking) == 36
     assert value_of(worker.keyword_only(1, k=2), blocking) == 3
     for wrong in (lambda: worker.positional_only(a=5, b=2), lambda: worker.two(), lambda: worker.two(1, 2, 3),
@@ -102,7 +110,7 @@ def test_every_shape_calls_with_defaults_keywords_and_positions(mode: str, block
 @all_modes
 def test_call_functions_look_like_the_worker_methods(mode: str) -> None:
     worker = Shapes.options(mode=mode).init()
-    for name in ("one", "two", "positional_only", "template_names", "nine", "keyword_only"):
+    for name in ("one", "two", "positional_only", "common_names", "template_names", "nine", "keyword_only"):
         assert inspect.signature(getattr(worker, name)) == inspect.signature(getattr(Shapes, name)).replace(
             parameters=list(inspect.signature(getattr(Shapes, name)).parameters.values())[1:]
         ), name

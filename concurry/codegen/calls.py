@@ -23,7 +23,7 @@ import sys
 import weakref
 from functools import lru_cache
 from types import CellType, CodeType, CoroutineType, FunctionType
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 from concurry.codegen.runtime import annotations_of, template
 from concurry.codegen.spec import MethodSpec, WorkerSpec
@@ -33,7 +33,6 @@ from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
 __all__ = ["MAX_ARITY", "call_functions", "flavor_namespace"]
 
 MAX_ARITY = 8
-FLAVORS = ("sync", "thread", "forward")
 
 _PASSABLE_BY_POSITION = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _EMPTY = inspect.Parameter.empty
@@ -94,7 +93,8 @@ def _template_code(flavor: str, arity: int, blocking: bool) -> CodeType:
 
 
 def _eligible(method: MethodSpec, template_code: CodeType) -> bool:
-    """A method gets a call function when all its parameters go by position and none shadows a template name."""
+    """A method gets a call function when all its parameters go by position and none is one of the template's own
+    (underscored) names."""
     parameters = method.signature.parameters.values()
     taken = set(template_code.co_varnames[len(parameters):]) | set(template_code.co_freevars)
     return all(p.kind in _PASSABLE_BY_POSITION and p.name not in taken for p in parameters)
@@ -134,8 +134,8 @@ def call_functions(
     namespace = flavor_namespace(flavor)
     functions: dict[str, Callable[..., Any]] = {}
     for renamed in _renamed_methods(spec, flavor, blocking, class_name):
-        cells: Optional[tuple[CellType, ...]] = tuple(
-            CellType(renamed.name if free == "name" else values[free]) for free in renamed.code.co_freevars
+        cells = tuple(  # the template's names are the keys of ``values``, underscored
+            CellType(renamed.name if free == "_name" else values[free[1:]]) for free in renamed.code.co_freevars
         )
         function = FunctionType(renamed.code, namespace, renamed.name, renamed.defaults, cells)
         function.__qualname__ = renamed.qualname
