@@ -19,7 +19,12 @@ __all__ = ["Backend", "BackendFactory", "Built", "backend_class", "make_instance
 
 
 class Backend(Protocol):
-    """Runs one worker. ``submit`` is the hot path: no validation, no attribute lookups by name."""
+    """Runs one worker. ``submit`` is the hot path: no validation, no attribute lookups by name.
+
+    A backend may also offer ``call_flavor(submit) -> (flavor, values)``: which template of
+    ``concurry/codegen/templates/calls.py.j2`` its proxy's call functions use and what their closures hold (sync and
+    thread mode do). Without it, call functions forward to ``submit``.
+    """
 
     def start(self) -> None:
         """Create the worker instance; errors surface per the mode (at once, or at the first result)."""
