@@ -37,11 +37,9 @@ def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
 class SyncBackend:
     __slots__ = (
         "_spec", "_init_args", "_init_kwargs", "methods", "_runner", "_stopped", "_worker_side", "submit",
-        "submit_unwrapping",
     )
 
     submit: Submit
-    submit_unwrapping: Submit
 
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
@@ -53,13 +51,11 @@ class SyncBackend:
         self._runner = CoroutineRunner()
         self._stopped = False
         self._worker_side = worker_side_config(spec, options)
-        self.submit, self.submit_unwrapping = flavor_namespace("sync")["submit_functions"](
-            self.methods, self.failed, self.awaited
-        )
+        self.submit = flavor_namespace("sync")["submit_function"](self.methods, self.failed, self.awaited)
 
-    def call_flavor(self, submit: Submit) -> tuple[str, dict[str, Any]]:
+    def call_flavor(self, others: Submit) -> tuple[str, dict[str, Any]]:
         """What the proxy's call functions are made of (see ``concurry.codegen.calls``)."""
-        return "sync", {"methods": self.methods, "failed": self.failed, "awaited": self.awaited, "submit": submit}
+        return "sync", {"methods": self.methods, "failed": self.failed, "awaited": self.awaited, "others": others}
 
     def start(self) -> None:
         # setup errors raise here, at init()

@@ -64,12 +64,11 @@ Call = tuple[ConcurrentFuture[Any], str, tuple[Any, ...], Optional[dict[str, Any
 
 class ThreadBackend:
     __slots__ = (
-        "_spec", "_init_args", "_init_kwargs", "_queue", "_lock", "_stopping", "_thread", "submit", "submit_unwrapping",
+        "_spec", "_init_args", "_init_kwargs", "_queue", "_lock", "_stopping", "_thread", "submit",
         "_worker_side",
     )
 
     submit: Submit
-    submit_unwrapping: Submit
 
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
@@ -81,15 +80,13 @@ class ThreadBackend:
         self._lock = threading.Lock()  # serialises stop() calls only
         self._stopping: list[bool] = []  # non-empty once stop() has begun; read by the submit functions
         self._thread: Optional[threading.Thread] = None
-        self.submit, self.submit_unwrapping = flavor_namespace("thread")["submit_functions"](
-            self._queue.put, self._stopping, spec.name
-        )
+        self.submit = flavor_namespace("thread")["submit_function"](self._queue.put, self._stopping, spec.name)
         self._worker_side = worker_side_config(spec, options)
 
-    def call_flavor(self, submit: Submit) -> tuple[str, dict[str, Any]]:
+    def call_flavor(self, others: Submit) -> tuple[str, dict[str, Any]]:
         """What the proxy's call functions are made of (see ``concurry.codegen.calls``)."""
         return "thread", {"put": self._queue.put, "stopping": self._stopping, "worker_name": self._spec.name,
-                          "submit": submit}
+                          "others": others}
 
     def start(self) -> None:
         self._thread = threading.Thread(

@@ -12,7 +12,8 @@ The bodies come from ``templates/calls.py.j2``, rendered and compiled once per p
 per-class compile): a factory per arity returns a closure with parameters ``a0, a1, ...``; for each worker method the
 closure's code object is copied once with the method's own parameter names (``CodeType.replace``), and each proxy
 instantiates that code with its own closure cells. The same template gives the sync and thread backends their
-generic ``submit`` functions, so each backend's hot path is written once.
+generic ``submit``, so each backend's hot path is written once (future arguments of ``submit`` calls are found by
+``concurry.core.unwrap.unwrapping``, like any backend's).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any, Callable
 from concurry.codegen.runtime import annotations_of, template
 from concurry.codegen.spec import MethodSpec, WorkerSpec
 from concurry.core.future import FINISHED, PENDING, SyncFuture
-from concurry.core.unwrap import LEAF_TYPES, submit_unwrapped
+from concurry.core.unwrap import LEAF_TYPES
 
 __all__ = ["MAX_ARITY", "call_functions", "flavor_namespace"]
 
@@ -40,7 +41,7 @@ _EMPTY = inspect.Parameter.empty
 
 @lru_cache(maxsize=None)
 def flavor_namespace(flavor: str) -> dict[str, Any]:
-    """The executed template of ``flavor``: its ``submit_functions`` factory (sync, thread) and ``call<n>`` factories."""
+    """The executed template of ``flavor``: its ``submit_function`` factory (sync, thread) and ``call<n>`` factories."""
     from concurry.backends.thread import NEW_THREAD_FUTURE, ONE_ARGUMENT, refuse_queued
 
     source = template("calls.py.j2").render(
@@ -55,7 +56,6 @@ def flavor_namespace(flavor: str) -> dict[str, Any]:
         "_new_thread_future": NEW_THREAD_FUTURE,
         "_refuse": refuse_queued,
         "_one_argument": ONE_ARGUMENT,
-        "submit_unwrapped": submit_unwrapped,
     }
     exec(compile(source, filename, "exec"), namespace)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -21,9 +21,10 @@ __all__ = ["Backend", "BackendFactory", "Built", "backend_class", "make_instance
 class Backend(Protocol):
     """Runs one worker. ``submit`` is the hot path: no validation, no attribute lookups by name.
 
-    A backend may also offer ``call_flavor(submit) -> (flavor, values)``: which template of
+    A backend may also offer ``call_flavor(others) -> (flavor, values)``: which template of
     ``concurry/codegen/templates/calls.py.j2`` its proxy's call functions use and what their closures hold (sync and
-    thread mode do). Without it, call functions forward to ``submit``.
+    thread mode do); ``others`` takes the calls whose arguments may hold futures. Without it, call functions forward
+    to ``submit``. A backend with its own way of passing futures on (Ray) offers ``submit_unwrapping`` too.
     """
 
     def start(self) -> None:

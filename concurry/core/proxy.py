@@ -11,6 +11,7 @@ through its ``__getattr__`` hook.
 from __future__ import annotations
 
 import weakref
+from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
 
 from pydantic import BaseModel, PrivateAttr
@@ -25,7 +26,7 @@ from concurry.core.backend import Backend, Built, backend_class
 from concurry.core.errors import WorkerStoppedError
 from concurry.core.options import WorkerOptions
 from concurry.core.ray_compat import warn_if_not_ray_compatible
-from concurry.core.unwrap import unwrapping
+from concurry.core.unwrap import submit_unwrapped, unwrapping
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -150,16 +151,19 @@ def _mode_fields(options: WorkerOptions) -> dict[str, Any]:
     return {}
 
 
-def _hot_path_submit(backend: Backend, unwrap_futures: bool) -> Any:
+def _hot_path_submit(backend: Backend, unwrap_futures: bool, scanned: bool = False) -> Any:
     """What generated methods call: the backend's ``submit``, behind future unwrapping unless disabled.
 
     A backend with its own unwrapping policy (Ray passes its futures as object references) provides
-    ``submit_unwrapping``.
+    ``submit_unwrapping``. With ``scanned``, the submit for calls whose quick scan (a call function's) has already
+    found an argument not known to be a leaf: the slow path of unwrapping, without scanning again.
     """
     if not unwrap_futures:
         return backend.submit
     own = getattr(backend, "submit_unwrapping", None)
-    return own if own is not None else unwrapping(backend.submit)
+    if own is not None:
+        return own
+    return partial(submit_unwrapped, backend.submit) if scanned else unwrapping(backend.submit)
 
 
 def start_worker(
@@ -198,8 +202,12 @@ def start_worker(
     object.__setattr__(proxy, "_submit", submit)
     object.__setattr__(proxy, "_lifetime", lifetime)
     object.__setattr__(proxy, "_finalizer", weakref.finalize(lifetime, backend.stop, DEFAULT_STOP_TIMEOUT))
+    others = _hot_path_submit(backend, options.unwrap_futures, scanned=True)
     call_flavor = getattr(backend, "call_flavor", None)
-    flavor, values = call_flavor(submit) if call_flavor is not None else ("forward", {"submit": submit})
+    if call_flavor is None:
+        flavor, values = "forward", {"submit": backend.submit, "others": others}
+    else:
+        flavor, values = call_flavor(others)
     vars(proxy).update(call_functions(spec, flavor, options.blocking, cls.__qualname__, values, lifetime))
     return proxy
 
