@@ -668,9 +668,7 @@ class RayBackend:
             ref = self._remote[method](*args, **kwargs) if kwargs else self._remote[method](*args)
         except Exception as error:  # an argument Ray cannot serialize fails this call only
             return RayFuture._failed(error, self)
-        if self._unordered is not None:
-            self._remember(ref)
-        return RayFuture(ref, self)
+        return self._future_of(ref)
 
     def submit_unwrapping(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
         """``submit`` for arguments that may hold futures: ``RayFuture``s travel as references, others as values."""
@@ -717,21 +715,20 @@ class RayBackend:
             ref = self._call_remote(method, args, kwargs, *refs)  # type: ignore[misc]
         except Exception as error:
             return RayFuture._failed(error, self)
-        if self._unordered is not None:
-            self._remember(ref)
-        return RayFuture(ref, self)
+        return self._future_of(ref)
 
-    def _remember(self, ref: Any) -> None:
-        """Keep an async actor's call reference for stop(), forgetting finished ones every so often (when the list
-        has doubled since, so that many calls in flight cost amortised constant time each)."""
-        with self._lock:
-            unordered = self._unordered
-            assert unordered is not None
-            unordered.append(ref)
-            if len(unordered) >= self._forget_at:
-                _, pending = ray.wait(unordered, num_returns=len(unordered), timeout=0, fetch_local=False)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
-                unordered[:] = pending
-                self._forget_at = max(_FORGET_FINISHED_AT, 2 * len(unordered))
+    def _future_of(self, ref: Any) -> RayFuture[Any]:
+        """The future of a submitted call. An async actor's call reference is also kept for stop(); finished ones
+        are forgotten every so often (when the list has doubled since), so each call costs amortised constant time."""
+        unordered = self._unordered
+        if unordered is not None:
+            with self._lock:
+                unordered.append(ref)
+                if len(unordered) >= self._forget_at:
+                    _, pending = ray.wait(unordered, num_returns=len(unordered), timeout=0, fetch_local=False)  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+                    unordered[:] = pending
+                    self._forget_at = max(_FORGET_FINISHED_AT, 2 * len(unordered))
+        return RayFuture(ref, self)
 
     # -- TaskWorker functions ---------------------------------------------------------------------------------------
     def _submit_function(self, fn: Any, /, *args: Any, **kwargs: Any) -> Any:
