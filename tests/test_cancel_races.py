@@ -22,7 +22,15 @@ from concurry import Future, Worker, WorkerStoppedError
 
 pytestmark = [pytest.mark.usefixtures("stop_workers"), pytest.mark.timeout(120)]
 
-in_process_modes = pytest.mark.parametrize("mode", ["thread", "asyncio"])
+in_process_modes = pytest.mark.parametrize("mode", ["thread", "asyncio", "thread-pool"])
+POOL_SIZE = 3
+
+
+def recorder(mode: str, log: list[int], blocking: bool = False) -> Any:
+    """A ``Recorder`` of ``mode``; "thread-pool" is a thread pool, whose call functions pick the member themselves."""
+    if mode == "thread-pool":
+        return Recorder.options(mode="thread", max_workers=POOL_SIZE, blocking=blocking).init(log)
+    return Recorder.options(mode=mode, blocking=blocking).init(log)
 
 
 @pytest.fixture(autouse=True)
@@ -52,7 +60,8 @@ class Recorder(Worker):
 def settle(worker: Any, futures: dict[int, Future[Any]], cancelled: set[int], log: list[int]) -> None:
     """Every call either was cancelled and never ran, or ran exactly once and returned its number."""
     results = {i: future.result(timeout=30) for i, future in futures.items() if i not in cancelled}
-    assert worker.record(-1).result(timeout=30) == -1  # queued last: every call before it has been run or skipped
+    for last in range(-1, -1 - POOL_SIZE, -1):  # queued last on each member (round robin): every call before has
+        assert worker.record(last).result(timeout=30) == last  # been run or skipped
     counts = Counter(log)
     assert all(n == 1 for n in counts.values()), f"calls that ran twice: {[i for i, n in counts.items() if n > 1]}"
     for i in cancelled:
@@ -68,7 +77,7 @@ def settle(worker: Any, futures: dict[int, Future[Any]], cancelled: set[int], lo
 @in_process_modes
 def test_cancel_while_the_worker_runs_through_the_queue_is_exact(mode: str) -> None:
     log: list[int] = []
-    worker = Recorder.options(mode=mode).init(log)
+    worker = recorder(mode, log)
     futures: dict[int, Future[Any]] = {}
     cancelled: set[int] = set()
     for start in range(0, 10_000, 2_000):
@@ -82,7 +91,7 @@ def test_cancel_while_the_worker_runs_through_the_queue_is_exact(mode: str) -> N
 @in_process_modes
 def test_cancel_from_another_thread_while_calls_are_made_is_exact(mode: str) -> None:
     log: list[int] = []
-    worker = Recorder.options(mode=mode).init(log)
+    worker = recorder(mode, log)
     futures: dict[int, Future[Any]] = {}
     made = threading.Condition()
     cancelled: set[int] = set()
@@ -117,7 +126,7 @@ def test_cancel_from_another_thread_while_calls_are_made_is_exact(mode: str) -> 
 def test_calls_racing_stop_are_refused_or_resolve(mode: str, blocking: bool) -> None:
     for attempt in range(20):
         log: list[int] = []
-        worker = Recorder.options(mode=mode, blocking=blocking).init(log)
+        worker = recorder(mode, log, blocking)
         outcomes: dict[int, Optional[Any]] = {}  # None: refused at the call
         failures: list[BaseException] = []
         started = threading.Event()

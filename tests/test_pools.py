@@ -52,6 +52,9 @@ class Member(Worker):
     def echo(self, value: int) -> int:
         return value
 
+    def tagged(self, tag: Any) -> int:
+        return threading.get_ident()
+
 
 # -- the guide ----------------------------------------------------------------------------------------------------
 def test_guide_pool_example() -> None:
@@ -117,6 +120,15 @@ def test_round_robin_serves_members_in_turn() -> None:
     assert len(set(members)) == 3
     served = [pool.who().result() for _ in range(9)]
     assert served == members * 3
+
+
+def test_call_functions_and_submit_share_one_rotation() -> None:
+    """A thread pool's call functions queue on the member themselves; a call with a list argument (which may hold
+    futures) goes through the pool's submit. Both take their turn from the same round robin."""
+    pool = Member.options(mode="thread", max_workers=3).init()
+    members = _members(pool)
+    assert [pool.tagged(tag).result() for tag in (1, [2], 3, [4], 5, [6])] == members * 2
+    assert [pool.tagged(tag=tag).result() for tag in ([7], 8, [9])] == members
 
 
 def test_round_robin_with_a_bound_still_serves_in_turn() -> None:

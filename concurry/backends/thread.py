@@ -85,8 +85,14 @@ class ThreadBackend:
 
     def call_flavor(self, others: Submit) -> tuple[str, dict[str, Any]]:
         """What the proxy's call functions are made of (see ``concurry.codegen.calls``)."""
-        return "thread", {"put": self._queue.put, "stopping": self._stopping, "worker_name": self._spec.name,
-                          "others": others}
+        put, stopping, worker_name = self.queue_target
+        return "thread", {"put": put, "stopping": stopping, "worker_name": worker_name, "others": others}
+
+    @property
+    def queue_target(self) -> tuple[Callable[[ConcurrentFuture[Any]], None], list[bool], str]:
+        """What a call function needs to queue a call here: the queue's ``put``, the stopping flag (read after the
+        put, see the module docstring) and the worker's name (for the stopped-worker error)."""
+        return self._queue.put, self._stopping, self._spec.name
 
     def start(self) -> None:
         self._thread = threading.Thread(

@@ -74,8 +74,7 @@ class WorkerPool:
             raise
         raw: list[Submit] = [member.submit for member in self.members]
         unwrapping: list[Submit] = [_hot_path_submit(member, True) for member in self.members]
-        counted = self._bound is not None or self._policy != "round_robin"
-        make = self._counted if counted else self._round_robin
+        make = self._counted if self._counted_dispatch else self._round_robin
         self.submit: Submit = make(raw)
         self.submit_unwrapping: Submit = make(unwrapping)
 
@@ -90,6 +89,27 @@ class WorkerPool:
     @property
     def alive(self) -> bool:
         return any(member.alive for member in self.members)
+
+    @property
+    def _counted_dispatch(self) -> bool:
+        return self._bound is not None or self._policy != "round_robin"
+
+    def call_flavor(self, others: Submit) -> tuple[str, dict[str, Any]]:
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``).
+
+        Thread members under plain round robin are fed by the call functions themselves (``thread_pool``): each
+        call takes its turn from the rotation ``submit`` uses, so calls of either path share one round robin, and
+        queues the call on that member without going through ``submit``. Thread members never die, so the
+        rotation never changes. Every other pool's call functions forward to ``submit``.
+        """
+        from concurry.backends.thread import ThreadBackend
+
+        threads = [member for member in self.members if isinstance(member, ThreadBackend)]
+        if self._counted_dispatch or len(threads) != len(self.members):
+            return "forward", {"submit": self.submit, "others": others}
+        return "thread_pool", {
+            "turn": self._turn[0], "targets": [member.queue_target for member in threads], "others": others
+        }
 
     # -- dispatch -----------------------------------------------------------------------------------------------
     def _round_robin(self, submits: list[Submit]) -> Submit:
