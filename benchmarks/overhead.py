@@ -103,13 +103,12 @@ def _future_floor() -> Case:
     """The least a sync-mode future call can cost in Python: one function that calls ``f`` and returns its result in
     a new finished ``SyncFuture`` (no argument check, no stop check, no proxy). Not a floor any budget line uses;
     it shows how much of the sync row is the future itself."""
-    from concurry.core.future import FINISHED, SyncFuture
+    from concurry.core.future import SyncFuture
 
     f = Echo().f
 
     def call(x: int) -> SyncFuture[int]:
         future: SyncFuture[int] = SyncFuture()
-        future._state = FINISHED  # pyright: ignore[reportPrivateUsage]
         future._result = f(x)  # pyright: ignore[reportPrivateUsage]
         future._exception = None  # pyright: ignore[reportPrivateUsage]
         return future

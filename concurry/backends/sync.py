@@ -3,14 +3,16 @@
 # (package-private protocol).
 """Sync mode: the call runs in the caller's thread before the proxy method returns.
 
-Calls run through ``methods``, this backend's dict of the worker's bound methods: in ``submit`` and in the proxy's
-call functions (both from ``concurry/codegen/templates/calls.py.j2``). ``stop()`` replaces each bound method in that
-dict by one that raises ``Refused``, which ``failed`` turns into the stopped-worker error, so no call needs a
-stopped check of its own.
+Calls run the worker's bound methods, which ``submit`` finds in ``methods`` (a dict) and each of the proxy's call
+functions holds in a closure cell of ``method_cells`` (both from ``concurry/codegen/templates/calls.py.j2``; a cell
+costs less to read than a dict). ``stop()`` replaces each bound method, in the dict and in the cells, by one that
+raises ``Refused``, which ``failed`` turns into the stopped-worker error, so no call needs a stopped check of its
+own.
 """
 
 from __future__ import annotations
 
+from types import CellType
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
 from concurry.codegen.calls import flavor_namespace
@@ -36,7 +38,8 @@ def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
 
 class SyncBackend:
     __slots__ = (
-        "_spec", "_init_args", "_init_kwargs", "methods", "_runner", "_stopped", "_worker_side", "submit",
+        "_spec", "_init_args", "_init_kwargs", "methods", "method_cells", "_runner", "_stopped", "_worker_side",
+        "submit",
     )
 
     submit: Submit
@@ -48,6 +51,7 @@ class SyncBackend:
         self._init_args = init_args
         self._init_kwargs = dict(init_kwargs)
         self.methods: dict[str, Callable[..., Any]] = {}
+        self.method_cells: dict[str, CellType] = {}
         self._runner = CoroutineRunner()
         self._stopped = False
         self._worker_side = worker_side_config(spec, options)
@@ -55,12 +59,15 @@ class SyncBackend:
 
     def call_flavor(self, others: Submit) -> tuple[str, dict[str, Any]]:
         """What the proxy's call functions are made of (see ``concurry.codegen.calls``)."""
-        return "sync", {"methods": self.methods, "failed": self.failed, "awaited": self.awaited, "others": others}
+        return "sync", {
+            "method_cells": self.method_cells, "failed": self.failed, "awaited": self.awaited, "others": others
+        }
 
     def start(self) -> None:
         # setup errors raise here, at init()
         instance = make_instance(self._spec.cls, self._init_args, self._init_kwargs)
         self.methods.update(bind_methods(instance, self._spec, self._worker_side))
+        self.method_cells.update((name, CellType(method)) for name, method in self.methods.items())
 
     def failed(self, error: Exception) -> SyncFuture[Any]:
         """The future of a call that raised ``error``; a call to a stopped worker raises instead."""
@@ -81,6 +88,8 @@ class SyncBackend:
             methods = self.methods
             for name in methods:
                 methods[name] = _refuse
+            for cell in self.method_cells.values():
+                cell.cell_contents = _refuse
             self._runner.close()
 
     @property

@@ -134,9 +134,7 @@ def call_functions(
     namespace = flavor_namespace(flavor)
     functions: dict[str, Callable[..., Any]] = {}
     for renamed in _renamed_methods(spec, flavor, blocking, class_name):
-        cells = tuple(  # the template's names are the keys of ``values``, underscored
-            CellType(renamed.name if free == "_name" else values[free[1:]]) for free in renamed.code.co_freevars
-        )
+        cells = tuple(_cell(free, renamed.name, values) for free in renamed.code.co_freevars)
         function = FunctionType(renamed.code, namespace, renamed.name, renamed.defaults, cells)
         function.__qualname__ = renamed.qualname
         function.__annotations__ = renamed.annotations
@@ -144,3 +142,15 @@ def call_functions(
         function.__dict__["_concurry_lifetime"] = lifetime
         functions[renamed.name] = function
     return functions
+
+
+def _cell(free: str, method_name: str, values: dict[str, Any]) -> CellType:
+    """The closure cell of template name ``free``: the template's names are the keys of ``values``, underscored;
+    ``_name`` is the method's name, and ``_method`` is the backend's own cell for that method (sync mode: ``stop()``
+    refills it)."""
+    if free == "_name":
+        return CellType(method_name)
+    if free == "_method":
+        cell: CellType = values["method_cells"][method_name]
+        return cell
+    return CellType(values[free[1:]])
