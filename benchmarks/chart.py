@@ -25,7 +25,7 @@ ROOT = os.path.dirname(HERE)
 
 # (group title, row keys): floors first, then concurry's rows; a key missing from the results is left out.
 GROUPS = [
-    ("sync", ["direct", "sync-floor", "sync"]),
+    ("sync", ["direct", "sync-floor", "sync", "sync-blocking"]),
     ("thread / asyncio", ["raw-queue", "thread-pool", "thread", "asyncio-sync", "asyncio-async"]),
     ("process", ["raw-pipe", "process-pool", "process"]),
     ("ray", ["ray-raw", "ray"]),

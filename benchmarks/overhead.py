@@ -248,6 +248,22 @@ def _concurry(cls: type, method: str, **options: Any) -> Callable[[], Case]:
     return setup
 
 
+def _concurry_blocking(cls: type, method: str, **options: Any) -> Callable[[], Case]:
+    """A blocking proxy: each call returns its result, so one at a time is all there is."""
+
+    def setup() -> Case:
+        proxy = cls.options(blocking=True, **options).init()
+        f = getattr(proxy, method)
+
+        def one(n: int) -> None:
+            for i in range(n):
+                f(i)
+
+        return Case(one, None, proxy.stop)
+
+    return setup
+
+
 def _both(floor: str, target_one: Optional[float], target_pipelined: Optional[float]) -> tuple[Check, ...]:
     return (Check("one", floor, "one", target_one), Check("pipelined", floor, "pipelined", target_pipelined))
 
@@ -262,6 +278,8 @@ ROWS: tuple[Row, ...] = (
     Row("raw-pipe", "raw multiprocessing.Pipe round trip", _raw_pipe, 2_000),
     Row("sync", "concurry sync", _concurry(Echo, "f", mode="sync"), 100_000,
         (Check("one", "direct", "one", 5.0), Check("pipelined", "direct", "pipelined", None))),
+    Row("sync-blocking", "concurry sync, blocking=True", _concurry_blocking(Echo, "f", mode="sync"), 100_000,
+        (Check("one", "direct", "one", 5.0),)),
     Row("thread", "concurry thread", _concurry(Echo, "f", mode="thread"), 20_000, _both("raw-queue", 1.3, 4.0)),
     Row("asyncio-sync", "concurry asyncio, sync method", _concurry(AsyncEcho, "f", mode="asyncio"), 10_000,
         _both("raw-queue", None, None)),
