@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from concurry.codegen.runtime import annotations_of, template
 from concurry.codegen.spec import MethodSpec, WorkerSpec
-from concurry.core.future import FINISHED, PENDING, SyncFuture
+from concurry.core.future import PENDING, SyncFuture
 from concurry.core.unwrap import LEAF_TYPES
 
 __all__ = ["MAX_ARITY", "call_functions", "flavor_namespace"]
@@ -44,9 +44,7 @@ def flavor_namespace(flavor: str) -> dict[str, Any]:
     """The executed template of ``flavor``: its ``submit_function`` factory (sync, thread) and ``call<n>`` factories."""
     from concurry.backends.thread import NEW_THREAD_FUTURE, ONE_ARGUMENT, refuse_queued
 
-    source = template("calls.py.j2").render(
-        flavor=flavor, max_arity=MAX_ARITY, finished=FINISHED, pending=PENDING
-    )
+    source = template("calls.py.j2").render(flavor=flavor, max_arity=MAX_ARITY, pending=PENDING)
     filename = f"<concurry {flavor} calls>"
     namespace: dict[str, Any] = {
         "__name__": "concurry.codegen.generated",

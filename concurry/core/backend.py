@@ -23,8 +23,8 @@ class Backend(Protocol):
 
     A backend may also offer ``call_flavor(others) -> (flavor, values)``: which template of
     ``concurry/codegen/templates/calls.py.j2`` its proxy's call functions use and what their closures hold (sync mode,
-    thread mode and thread pools do); ``others`` takes the calls whose arguments may hold futures. Without it, call functions forward
-    to ``submit``. A backend with its own way of passing futures on (Ray) offers ``submit_unwrapping`` too.
+    thread mode and thread pools do); ``others`` takes the calls whose arguments may hold futures. Without it, call
+    functions forward to ``submit``. A backend with its own way of passing futures on (Ray) offers ``submit_unwrapping`` too.
     """
 
     def start(self) -> None:
