@@ -6,7 +6,9 @@ downstream future back (none done) while it is still held.
 
 from __future__ import annotations
 
+import copy
 import itertools
+import pickle
 import threading
 from typing import Any
 
@@ -194,6 +196,24 @@ def test_disabling_future_unwrapping_as_written(mode: str) -> None:
     assert inspector.get_future_id(future).result() == future.uuid
     inspector.stop()
     producer.stop()
+
+
+def test_a_sync_future_passed_through_to_a_process_arrives_whole() -> None:
+    """With unwrapping off, a finished sync-mode future is pickled to the child as it is: result, error and uuid."""
+    inspector = FutureInspector.options(mode="process", unwrap_futures=False).init()
+    source = DataSource.options(mode="sync").init(7)
+    future = source.get_data()
+    assert isinstance(future, SyncFuture)
+    assert inspector.is_future(future).result(timeout=30) is True
+    assert inspector.get_future_id(future).result(timeout=30) == future.uuid
+    copied = pickle.loads(pickle.dumps(future))
+    assert (type(copied), copied.result(), copied.uuid, copied.done()) == (SyncFuture, 70, future.uuid, True)
+    failed = pickle.loads(pickle.dumps(SyncFuture.of_exception(KeyError("gone"))))
+    with pytest.raises(KeyError, match="gone"):
+        failed.result()
+    assert copy.copy(future).result() == 70
+    inspector.stop()
+    source.stop()
 
 
 def test_unwrap_futures_false_passes_a_pending_future_at_once(gate: threading.Event) -> None:

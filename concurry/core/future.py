@@ -274,6 +274,17 @@ class SyncFuture(Future[T]):
     def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
         _invoke_callback(fn, self)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled and copied by its outcome and uuid (the default would set ``_state``, which is the class's). The
+        uuid is made now if it was not yet, so the copy in another process has the same one."""
+        return type(self)._rebuilt, (self._result, self._exception, self.uuid)
+
+    @classmethod
+    def _rebuilt(cls, result: Any, exception: Optional[BaseException], uuid: str) -> SyncFuture[Any]:
+        future = cls.of_exception(exception) if exception is not None else cls.of_result(result)
+        future._uuid = uuid
+        return future
+
     @classmethod
     def of_result(cls, value: T) -> SyncFuture[T]:
         future: SyncFuture[T] = cls()
