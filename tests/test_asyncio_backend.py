@@ -548,15 +548,15 @@ def test_a_dropped_proxy_is_reclaimed_and_its_threads_end() -> None:
 
 @pytest.mark.timeout(60)
 def test_200_start_stop_cycles_leave_no_threads_or_file_descriptors() -> None:
-    threads_before = threading.active_count()
+    threads_before = set(threading.enumerate())  # a thread of an earlier test may end meanwhile; none may start
     fds_before = len(os.listdir("/proc/self/fd"))
     for i in range(200):
         worker = HybridWorker.options(mode="asyncio").init()
         assert worker.sync_operation(i).result() == i + 10
         worker.async_operation(i)  # left pending: stop() finishes it
         worker.stop()
-    assert threading.active_count() == threads_before
-    assert len(os.listdir("/proc/self/fd")) == fds_before
+    assert set(threading.enumerate()) <= threads_before
+    assert len(os.listdir("/proc/self/fd")) <= fds_before
 
 
 def test_the_interpreter_exits_cleanly_with_a_live_worker() -> None:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
-import multiprocessing
 import os
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pytest
+
+from _processes import child_pids
 
 from concurry import BaseFuture, CancelledError, TaskWorker, Worker
 
@@ -178,17 +179,17 @@ class PydanticNames(Worker):
         return "my dict"
 
 
-def threads_and_children() -> tuple[set[threading.Thread], set[Any]]:
-    return set(threading.enumerate()), set(multiprocessing.active_children())
+def threads_and_children() -> tuple[set[threading.Thread], set[int]]:
+    return set(threading.enumerate()), child_pids()
 
 
-def assert_reclaimed(before: tuple[set[threading.Thread], set[Any]], timeout: float = 10.0) -> None:
+def assert_reclaimed(before: tuple[set[threading.Thread], set[int]], timeout: float = 10.0) -> None:
     threads, children = before
     assert wait_until(lambda: set(threading.enumerate()) <= threads, timeout), (
         f"threads left behind: {set(threading.enumerate()) - threads}"
     )
-    assert wait_until(lambda: set(multiprocessing.active_children()) <= children, timeout), (
-        f"child processes left behind: {set(multiprocessing.active_children()) - children}"
+    assert wait_until(lambda: child_pids() <= children, timeout), (
+        f"child processes left behind: {child_pids() - children}"
     )
 
 
@@ -806,6 +807,22 @@ def test_call_on_a_temporary_proxy_still_completes(mode: str) -> None:
 
 
 @concurrent_modes
+def test_dropping_a_proxy_with_a_call_running_does_not_wait_for_it(mode: str) -> None:
+    """The finalizer of a dropped proxy stops its worker on a thread of its own: the thread that dropped it (any
+    thread, an event loop's too) goes on at once, the call in flight still completes, then the worker is gone."""
+    before = threads_and_children()
+    worker = Busy.options(mode=mode).init()
+    assert worker.record(0).result(timeout=30) == 0
+    future = worker.nap(1.5)
+    started = time.monotonic()
+    del worker  # the last reference: the finalizer runs here (a proxy is in no reference cycle)
+    assert time.monotonic() - started < 1.0
+    assert not future.done()
+    assert future.result(timeout=30) == 1.5
+    assert_reclaimed(before)
+
+
+@concurrent_modes
 def test_many_callers_one_worker(mode: str) -> None:
     worker = Busy.options(mode=mode).init()
     failures: list[BaseException] = []
@@ -863,6 +880,36 @@ def test_interpreter_exits_cleanly_with_live_workers(mode: str, tmp_path: Path) 
     assert completed.stdout.splitlines() == ["[0, 1, 2]", "b", "3", "end of script"]
     assert "Traceback" not in completed.stderr
     assert "Exception ignored" not in completed.stderr
+
+
+DROPPED_AT_EXIT_SCRIPT = """
+import pathlib, sys, time
+from concurry import Worker
+
+class Writer(Worker):
+    def write(self, path, seconds):
+        time.sleep(seconds)
+        pathlib.Path(path).write_text("written")
+
+worker = Writer.options(mode=sys.argv[1]).init()
+worker.write(sys.argv[2], 0.5)
+del worker  # dropped with its call running: stopped on a thread of its own, which exit waits for
+print("end of script", flush=True)
+"""
+
+
+@concurrent_modes
+def test_exit_lets_a_dropped_workers_calls_finish(mode: str, tmp_path: Path) -> None:
+    script = tmp_path / "dropped_at_exit.py"
+    script.write_text(textwrap.dedent(DROPPED_AT_EXIT_SCRIPT))
+    written = tmp_path / "written.txt"
+    completed = subprocess.run(
+        [sys.executable, str(script), mode, str(written)], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == ["end of script"]
+    assert "Traceback" not in completed.stderr and "Exception ignored" not in completed.stderr
+    assert written.read_text() == "written"
 
 
 @all_modes

@@ -23,6 +23,8 @@ import pytest
 from concurry import CancelledError, ConcurrentFuture, RemoteTraceback, TaskWorker, Worker, WorkerDiedError
 from concurry.backends.process import UnpicklableExceptionError
 
+from _processes import child_pids
+
 pytestmark = pytest.mark.usefixtures("stop_workers")
 
 CONTEXTS = ["fork", "spawn", "forkserver"]
@@ -140,23 +142,6 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.005)
     return predicate()
-
-
-def child_pids() -> set[int]:
-    """Processes whose parent is this one, zombies included, read from /proc."""
-    me = os.getpid()
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as stat:
-                fields = stat.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == me:
-            found.add(int(entry))
-    return found
 
 
 def process_gone(pid: int) -> bool:

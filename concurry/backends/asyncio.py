@@ -67,6 +67,8 @@ class AsyncioBackend:
         "_closing",
     )
 
+    stops_at_once = False
+
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
     ) -> None:

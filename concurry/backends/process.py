@@ -225,6 +225,8 @@ class ProcessBackend:
         "__weakref__",
     )
 
+    stops_at_once = False
+
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
     ) -> None:

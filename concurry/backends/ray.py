@@ -548,6 +548,8 @@ class RayBackend:
         "_unordered", "_forget_at", "__weakref__",
     )
 
+    stops_at_once = False
+
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
     ) -> None:

@@ -44,6 +44,8 @@ class SyncBackend:
 
     submit: Submit
 
+    stops_at_once = True  # stop() never waits: nothing runs but in the caller's thread
+
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
     ) -> None:

@@ -70,6 +70,8 @@ class ThreadBackend:
 
     submit: Submit
 
+    stops_at_once = False
+
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
     ) -> None:

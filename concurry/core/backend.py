@@ -24,8 +24,13 @@ class Backend(Protocol):
     A backend may also offer ``call_flavor(others) -> (flavor, values)``: which template of
     ``concurry/codegen/templates/calls.py.j2`` its proxy's call functions use and what their closures hold (sync mode,
     thread mode and thread pools do); ``others`` takes the calls whose arguments may hold futures. Without it, call
-    functions forward to ``submit``. A backend with its own way of passing futures on (Ray) offers ``submit_unwrapping`` too.
+    functions forward to ``submit``. A backend with its own way of passing futures on (Ray) offers
+    ``submit_unwrapping`` too.
     """
+
+    stops_at_once: bool
+    """True when ``stop()`` never waits for a call (sync mode), so a dropped worker can be stopped right where it
+    was dropped; any other is stopped on a thread of its own (see ``concurry.core.proxy``)."""
 
     def start(self) -> None:
         """Create the worker instance; errors surface per the mode (at once, or at the first result)."""

@@ -43,6 +43,8 @@ _log = logging.getLogger("concurry")
 class WorkerPool:
     """The backend of a pool proxy: starts, feeds and stops ``options.max_workers`` member backends."""
 
+    stops_at_once = False
+
     def __init__(
         self, spec: WorkerSpec, init_args: tuple[Any, ...], init_kwargs: Mapping[str, Any], options: WorkerOptions
     ) -> None:

@@ -10,6 +10,9 @@ through its ``__getattr__`` hook.
 
 from __future__ import annotations
 
+import atexit
+import threading
+import time
 import weakref
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
@@ -201,7 +204,8 @@ def start_worker(
     object.__setattr__(proxy, "_backend", backend)
     object.__setattr__(proxy, "_submit", submit)
     object.__setattr__(proxy, "_lifetime", lifetime)
-    object.__setattr__(proxy, "_finalizer", weakref.finalize(lifetime, backend.stop, DEFAULT_STOP_TIMEOUT))
+    object.__setattr__(proxy, "_finalizer", weakref.finalize(lifetime, _stop_dropped, backend))
+    _note_exit_once()
     others = _hot_path_submit(backend, options.unwrap_futures, scanned=True)
     call_flavor = getattr(backend, "call_flavor", None)
     if call_flavor is None:
@@ -210,6 +214,48 @@ def start_worker(
         flavor, values = call_flavor(others)
     vars(proxy).update(call_functions(spec, flavor, options.blocking, cls.__qualname__, values, lifetime))
     return proxy
+
+
+_exiting = False
+_exit_noted = False
+_dropped_stops: set[threading.Thread] = set()  # stops of dropped workers still under way
+
+
+def _stop_dropped(backend: Backend) -> None:
+    """The finalizer of a dropped worker: stop it as ``stop()`` would, without blocking the thread that dropped
+    the last reference (any thread, an event loop's included). Its calls still finish on the worker's own
+    threads, and their futures stay valid. At interpreter exit the stop is made here and now."""
+    if _exiting or backend.stops_at_once:
+        backend.stop(DEFAULT_STOP_TIMEOUT)
+        return
+    stopping = threading.Thread(target=_stop_in_background, args=(backend,), name="concurry-stop", daemon=True)
+    _dropped_stops.add(stopping)
+    stopping.start()
+
+
+def _stop_in_background(backend: Backend) -> None:
+    try:
+        backend.stop(DEFAULT_STOP_TIMEOUT)
+    finally:
+        _dropped_stops.discard(threading.current_thread())
+
+
+def _note_exit_once() -> None:
+    """Register ``_at_exit`` after ``weakref.finalize`` has registered its own exit hook (the first finalizer does),
+    so that ours runs first: exit hooks run last-registered first."""
+    global _exit_noted
+    if not _exit_noted:
+        _exit_noted = True
+        atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    """From here on dropped workers stop in the exiting thread; stops already under way get to finish."""
+    global _exiting
+    _exiting = True
+    deadline = time.monotonic() + DEFAULT_STOP_TIMEOUT
+    for stopping in list(_dropped_stops):
+        stopping.join(max(deadline - time.monotonic(), 0.0))
 
 
 class Lifetime:
