@@ -170,16 +170,16 @@ def _stand_in(base: type) -> type:
 
 
 def _check_collisions(spec: WorkerSpec, base: type) -> None:
+    # Names are looked up with dir(), never read: some of the base's class attributes are properties that compute
+    # (morphic's param_names builds a JSON schema), and reading one could fail before the clash is reported.
     fields = getattr(base, "model_fields", {})  # pydantic keeps fields off the class namespace
-    clashes = [
-        name for name in spec.method_names if (hasattr(base, name) or name in fields) and name not in _SHADOWABLE
-    ]
+    taken = {*fields, *(name for name in dir(base) if not name.startswith("_"))} - _SHADOWABLE
+    clashes = [name for name in spec.method_names if name in taken]
     if clashes:
         name = clashes[0]
         raise TypeError(
             f"{spec.cls.__qualname__}.{name} clashes with the worker proxy's own attribute {name!r}: "
-            f"rename the method (proxy attributes cannot be worker methods: "
-            f"{', '.join(sorted({*fields, *(n for n in dir(base) if not n.startswith('_'))} - _SHADOWABLE))})"
+            f"rename the method (proxy attributes cannot be worker methods: {', '.join(sorted(taken))})"
         )
 
 
