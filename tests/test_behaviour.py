@@ -913,6 +913,46 @@ def test_exit_lets_a_dropped_workers_calls_finish(mode: str, tmp_path: Path) -> 
     assert written.read_text() == "written"
 
 
+BUSY_AT_EXIT_SCRIPT = """
+import os, sys, time
+import concurry.core.proxy
+from concurry import Worker
+
+concurry.core.proxy.DEFAULT_STOP_TIMEOUT = 1.5  # the exit's one timeout, shortened for the test
+
+class Napper(Worker):
+    def pid(self):
+        return os.getpid()
+
+    def nap(self, seconds):
+        time.sleep(seconds)
+
+workers = [Napper.options(mode=sys.argv[1]).init() for _ in range(3)]
+print(*sorted({w.pid().result() for w in workers}), flush=True)
+naps = [w.nap(60) for w in workers]  # still running at exit
+time.sleep(0.2)
+print(time.monotonic(), flush=True)  # the script's end: what follows is the exit
+"""
+
+
+@concurrent_modes
+def test_exit_gives_every_busy_worker_one_shared_timeout(mode: str, tmp_path: Path) -> None:
+    """Three workers each running a 60 s call at exit: exit waits one timeout in all, not one per worker, and
+    leaves no process behind."""
+    script = tmp_path / "busy_at_exit.py"
+    script.write_text(textwrap.dedent(BUSY_AT_EXIT_SCRIPT))
+    completed = subprocess.run(
+        [sys.executable, str(script), mode], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    exit_took = time.monotonic() - float(completed.stdout.splitlines()[-1])  # one monotonic clock per machine
+    assert completed.returncode == 0, completed.stderr
+    assert "Traceback" not in completed.stderr and "Exception ignored" not in completed.stderr
+    assert 1.4 <= exit_took < 4.0  # one timeout of 1.5 s; three in a row would be 4.5 s
+    if mode == "process":
+        for pid in map(int, completed.stdout.splitlines()[0].split()):
+            assert wait_until(lambda: not os.path.exists(f"/proc/{pid}"), 10), f"worker process {pid} outlived exit"
+
+
 @all_modes
 @pytest.mark.timeout(120)
 def test_start_stop_cycles_leave_nothing_behind(mode: str) -> None:

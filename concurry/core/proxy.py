@@ -216,7 +216,7 @@ def start_worker(
     return proxy
 
 
-_exiting = False
+_exit_deadline: Optional[float] = None  # set at interpreter exit: every worker still running shares one timeout
 _exit_noted = False
 _dropped_stops: set[threading.Thread] = set()  # stops of dropped workers still under way
 
@@ -224,8 +224,12 @@ _dropped_stops: set[threading.Thread] = set()  # stops of dropped workers still 
 def _stop_dropped(backend: Backend) -> None:
     """The finalizer of a dropped worker: stop it as ``stop()`` would, without blocking the thread that dropped
     the last reference (any thread, an event loop's included). Its calls still finish on the worker's own
-    threads, and their futures stay valid. At interpreter exit the stop is made here and now."""
-    if _exiting or backend.stops_at_once:
+    threads, and their futures stay valid. At interpreter exit the stop is made here and now, within what is left
+    of the exit's one timeout."""
+    if _exit_deadline is not None:
+        backend.stop(max(_exit_deadline - time.monotonic(), 0.0))
+        return
+    if backend.stops_at_once:
         backend.stop(DEFAULT_STOP_TIMEOUT)
         return
     stopping = threading.Thread(target=_stop_in_background, args=(backend,), name="concurry-stop", daemon=True)
@@ -250,10 +254,10 @@ def _note_exit_once() -> None:
 
 
 def _at_exit() -> None:
-    """From here on dropped workers stop in the exiting thread; stops already under way get to finish."""
-    global _exiting
-    _exiting = True
-    deadline = time.monotonic() + DEFAULT_STOP_TIMEOUT
+    """From here on workers stop in the exiting thread (``weakref.finalize`` stops those still alive next), all
+    within one ``DEFAULT_STOP_TIMEOUT``; stops already under way get to finish within it too."""
+    global _exit_deadline
+    deadline = _exit_deadline = time.monotonic() + DEFAULT_STOP_TIMEOUT
     for stopping in list(_dropped_stops):
         stopping.join(max(deadline - time.monotonic(), 0.0))
 
