@@ -1,8 +1,10 @@
 """Asyncio mode: async methods run concurrently on an event-loop thread, sync methods on a thread of their own.
 
 Routing is decided once, from the worker's spec: names in ``spec.async_methods`` go to the loop, every other
-call to the sync thread (the thread backend's ``run_calls``), so a slow sync method never stalls the loop and a
-long async call never holds up a sync one. A coroutine returned by a sync method is handed back to the loop
+call to the sync thread, so a slow sync method never stalls the loop and a long async call never holds up a sync
+one. The sync thread is thread mode's: its calls are queued as in thread mode (by the proxy's call functions and
+by ``submit``) and run by ``run_queued``, with thread mode's stop protocol (the stopping flag is read after the
+put). A coroutine returned by a sync method is handed back to the loop
 rather than run on the sync thread; ``TaskWorker.submit`` of an async function goes to the loop directly.
 
 Calls reach the loop through an inbox drained in batches: a burst of submissions costs one loop wake-up, not
@@ -21,8 +23,9 @@ from inspect import iscoroutinefunction
 from queue import SimpleQueue
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
-from concurry.backends.thread import Call, run_calls, stop_thread
-from concurry.codegen.spec import WorkerSpec
+from concurry.backends.thread import queue_flavor, run_queued, stop_thread
+from concurry.codegen.calls import Flavor, flavor_namespace
+from concurry.codegen.spec import MethodSpec, WorkerSpec
 from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineType, bind_methods
 from concurry.core.worker_side import worker_side_config
@@ -30,6 +33,7 @@ from concurry.core.future import CancelledError, ConcurrentFuture, Future
 from concurry.core.options import WorkerOptions
 from concurry.core.proxy import stopped_error
 from concurry.core.task import TaskWorker
+from concurry.core.unwrap import Submit
 
 __all__ = ["AsyncioBackend"]
 
@@ -55,7 +59,8 @@ class AsyncioBackend:
         "_lock",
         "_stopped",
         "_queue",
-        "_put",
+        "_stopping",
+        "_submit_sync",
         "_sync_thread",
         "_loop",
         "_loop_thread",
@@ -86,8 +91,9 @@ class AsyncioBackend:
         # Guards _stopped/_loop_open against submissions, so nothing is queued once shutdown has begun.
         self._lock = threading.Lock()
         self._stopped = False
-        self._queue: SimpleQueue[Optional[Call]] = SimpleQueue()
-        self._put = self._queue.put
+        self._queue: SimpleQueue[Optional[ConcurrentFuture[Any]]] = SimpleQueue()
+        self._stopping: list[bool] = []  # non-empty once stop() has begun: the sync thread's calls read it
+        self._submit_sync = flavor_namespace("thread")["submit_function"](self._queue.put, self._stopping, spec.name)
         self._sync_thread: Optional[threading.Thread] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[threading.Thread] = None
@@ -118,38 +124,41 @@ class AsyncioBackend:
             raise
         self._methods = bind_methods(instance, self._spec, self._worker_side)
         self._sync_thread = threading.Thread(
-            target=run_calls,
-            args=(self._queue, self._methods, None, self._hand_off),
+            target=run_queued,
+            args=(self._queue, self._methods, self._hand_off),
             name=f"concurry-asyncio-sync-{self._name}",
             daemon=True,
         )
         self._sync_thread.start()
 
     def submit(self, method: str, args: tuple[Any, ...], kwargs: Optional[dict[str, Any]]) -> Future[Any]:
-        future: ConcurrentFuture[Any] = ConcurrentFuture()
         if method in self._async_methods:
-            with self._lock:
-                if self._stopped:
-                    raise stopped_error(self._name)
-                self._send((future, self._methods[method], args, kwargs))
+            call: Callable[..., Awaitable[Any]] = self._methods[method]
         elif method == self._task_submit and iscoroutinefunction(args[0]):
-            with self._lock:
-                if self._stopped:
-                    raise stopped_error(self._name)
-                self._send((future, args[0], args[1:], kwargs))
+            call, args = args[0], args[1:]
         else:
-            with self._lock:
-                if self._stopped:
-                    raise stopped_error(self._name)
-                self._put((future, method, args, kwargs))
+            return self._submit_sync(method, args, kwargs)  # type: ignore[no-any-return]
+        future: ConcurrentFuture[Any] = ConcurrentFuture()
+        with self._lock:
+            if self._stopped:
+                raise stopped_error(self._name)
+            self._send((future, call, args, kwargs))
         return future
+
+    def call_flavor(self, others: Submit, method: MethodSpec) -> Flavor:
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``): a sync method's call is
+        queued for the sync thread as in thread mode; an async method's goes through ``submit`` to the loop."""
+        if method.name in self._async_methods:
+            return "forward", {"submit": self.submit, "others": others}
+        return queue_flavor((self._queue.put, self._stopping, self._name), others)
 
     def stop(self, timeout: Optional[float]) -> None:
         with self._lock:
             if self._stopped:
                 return
             self._stopped = True
-            self._put(None)
+            self._stopping.append(True)  # before the sentinel: see concurry.backends.thread
+            self._queue.put(None)
         if self._loop_thread is None:
             return
         if threading.current_thread() is self._loop_thread:

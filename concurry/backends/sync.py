@@ -15,8 +15,8 @@ from __future__ import annotations
 from types import CellType
 from typing import Any, Callable, Mapping, NoReturn, Optional
 
-from concurry.codegen.calls import flavor_namespace
-from concurry.codegen.spec import WorkerSpec
+from concurry.codegen.calls import Flavor, flavor_namespace
+from concurry.codegen.spec import MethodSpec, WorkerSpec
 from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
 from concurry.core.future import SyncFuture
@@ -59,8 +59,8 @@ class SyncBackend:
         self._worker_side = worker_side_config(spec, options)
         self.submit = flavor_namespace("sync")["submit_function"](self.methods, self.failed, self.awaited)
 
-    def call_flavor(self, others: Submit) -> tuple[str, dict[str, Any]]:
-        """What the proxy's call functions are made of (see ``concurry.codegen.calls``)."""
+    def call_flavor(self, others: Submit, method: MethodSpec) -> Flavor:
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``): the same for every method."""
         return "sync", {
             "method_cells": self.method_cells, "failed": self.failed, "awaited": self.awaited, "others": others
         }

@@ -21,8 +21,8 @@ from queue import Empty, SimpleQueue
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypeVar
 
-from concurry.codegen.calls import flavor_namespace
-from concurry.codegen.spec import WorkerSpec
+from concurry.codegen.calls import Flavor, flavor_namespace
+from concurry.codegen.spec import MethodSpec, WorkerSpec
 from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineRunner, CoroutineType, bind_methods
 from concurry.core.future import FINISHED, RUNNING, ConcurrentFuture, Future
@@ -32,7 +32,7 @@ from concurry.core.unwrap import Submit
 from concurry.core.worker_side import WorkerSideConfig, worker_side_config
 
 __all__ = [
-    "NEW_THREAD_FUTURE", "ONE_ARGUMENT", "Call", "ThreadBackend", "ThreadFuture", "refuse_queued", "run_calls",
+    "NEW_THREAD_FUTURE", "ONE_ARGUMENT", "ThreadBackend", "ThreadFuture", "queue_flavor", "refuse_queued",
     "run_queued", "serve_calls", "stop_thread",
 ]
 
@@ -59,8 +59,6 @@ ONE_ARGUMENT: Any = MappingProxyType[str, Any]({})
 """``_call_kwargs`` of a queued call whose ``_call_args`` is its one argument itself rather than a tuple of it: a
 call function of a one-parameter method queues it so (no tuple to build, free, or unpack into the call)."""
 
-Call = tuple[ConcurrentFuture[Any], str, tuple[Any, ...], Optional[dict[str, Any]]]
-
 
 class ThreadBackend:
     __slots__ = (
@@ -85,10 +83,9 @@ class ThreadBackend:
         self.submit = flavor_namespace("thread")["submit_function"](self._queue.put, self._stopping, spec.name)
         self._worker_side = worker_side_config(spec, options)
 
-    def call_flavor(self, others: Submit) -> tuple[str, dict[str, Any]]:
-        """What the proxy's call functions are made of (see ``concurry.codegen.calls``)."""
-        put, stopping, worker_name = self.queue_target
-        return "thread", {"put": put, "stopping": stopping, "worker_name": worker_name, "others": others}
+    def call_flavor(self, others: Submit, method: MethodSpec) -> Flavor:
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``): the same for every method."""
+        return queue_flavor(self.queue_target, others)
 
     @property
     def queue_target(self) -> tuple[Callable[[ConcurrentFuture[Any]], None], list[bool], str]:
@@ -118,6 +115,12 @@ class ThreadBackend:
         return not self._stopping and self._thread is not None and self._thread.is_alive()
 
 
+def queue_flavor(target: tuple[Callable[[ConcurrentFuture[Any]], None], list[bool], str], others: Submit) -> Flavor:
+    """The call functions of calls queued on ``target`` (see ``ThreadBackend.queue_target``)."""
+    put, stopping, worker_name = target
+    return "thread", {"put": put, "stopping": stopping, "worker_name": worker_name, "others": others}
+
+
 def refuse_queued(future: ConcurrentFuture[Any], worker_name: str) -> Future[Any]:
     """A call queued while ``stop()`` ran: it stands only if the thread already took it."""
     if future.cancel():
@@ -137,7 +140,7 @@ def stop_thread(thread: Optional[threading.Thread], queue: SimpleQueue[Any], tim
             except Empty:
                 break
             if call is not None:
-                (call if isinstance(call, Future) else call[0]).cancel()
+                call.cancel()
         queue.put(None)  # the drain may have taken the sentinel; the thread still needs one to exit
 
 
@@ -157,11 +160,17 @@ def serve_calls(
         run_queued(queue, methods)
 
 
-def run_queued(queue: SimpleQueue[Optional[ConcurrentFuture[Any]]], methods: dict[str, Any]) -> None:
+def run_queued(
+    queue: SimpleQueue[Optional[ConcurrentFuture[Any]]],
+    methods: dict[str, Any],
+    hand_off: Optional[Callable[[ConcurrentFuture[Any], CoroutineType[Any, Any, Any]], None]] = None,
+) -> None:
     """Run queued calls (futures carrying their call, as ``ThreadBackend.submit`` makes them) until the sentinel.
 
     The future's claim and completion are inlined from ``ConcurrentFuture.set_running_or_notify_cancel`` and
     ``set_result``/``set_exception``: at one call per iteration, two method calls are a fair share of the loop.
+    With ``hand_off`` (asyncio mode), a coroutine returned by a call is passed on with the call's future instead of
+    being run here, so a backend with an event loop of its own can run it without blocking this thread.
     """
     runner = CoroutineRunner()
     get = queue.get
@@ -186,6 +195,10 @@ def run_queued(queue: SimpleQueue[Optional[ConcurrentFuture[Any]]], methods: dic
                     future._call_kwargs = None
                     result = methods[future._call_name](*args, **kwargs)
                 if type(result) is CoroutineType:
+                    if hand_off is not None:
+                        hand_off(future, result)  # pyright: ignore[reportUnknownArgumentType]  # whoever took the coroutine completes the future
+                        del future, args, kwargs, result
+                        continue
                     result = runner.run(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
             except BaseException as error:
                 future._exception = error
@@ -209,48 +222,3 @@ def _fail_queued(queue: SimpleQueue[Optional[ConcurrentFuture[Any]]], error: Bas
             return
         if future.set_running_or_notify_cancel():
             future.set_exception(error)
-
-
-def run_calls(
-    queue: SimpleQueue[Optional[Call]],
-    methods: dict[str, Any],
-    init_error: Optional[BaseException],
-    hand_off: Optional[Callable[[ConcurrentFuture[Any], CoroutineType[Any, Any, Any]], None]] = None,
-) -> None:
-    """Run queued ``(future, method, args, kwargs)`` calls in order until the ``None`` sentinel; with
-    ``init_error``, fail each call with it.
-
-    With ``hand_off``, a coroutine returned by a call is passed on with the call's future instead of being run
-    here, so a backend with an event loop of its own can run it without blocking this thread.
-    """
-    runner = CoroutineRunner()
-    get = queue.get
-    try:
-        while True:
-            call = get()
-            if call is None:
-                break
-            future, method, args, kwargs = call
-            del call
-            if not future.set_running_or_notify_cancel():
-                continue
-            if init_error is not None:
-                future.set_exception(init_error)
-                continue
-            try:
-                result = methods[method](*args, **kwargs) if kwargs else methods[method](*args)
-                if type(result) is CoroutineType:
-                    if hand_off is not None:
-                        hand_off(future, result)  # pyright: ignore[reportUnknownArgumentType]  # whoever took the coroutine completes the future
-                        del future, args, kwargs, result
-                        continue
-                    result = runner.run(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
-            except BaseException as error:
-                future.set_exception(error)
-                del error
-            else:
-                future.set_result(result)
-                del result
-            del future, args, kwargs
-    finally:
-        runner.close()

@@ -24,14 +24,14 @@ import sys
 import weakref
 from functools import lru_cache
 from types import CellType, CodeType, CoroutineType, FunctionType
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from concurry.codegen.runtime import annotations_of, template
 from concurry.codegen.spec import MethodSpec, WorkerSpec
 from concurry.core.future import PENDING, SyncFuture
 from concurry.core.unwrap import LEAF_TYPES
 
-__all__ = ["MAX_ARITY", "call_functions", "flavor_namespace"]
+__all__ = ["MAX_ARITY", "Flavor", "call_functions", "flavor_namespace"]
 
 MAX_ARITY = 8
 
@@ -98,42 +98,51 @@ def _eligible(method: MethodSpec, template_code: CodeType) -> bool:
     return all(p.kind in _PASSABLE_BY_POSITION and p.name not in taken for p in parameters)
 
 
-_renamed: "weakref.WeakKeyDictionary[type, dict[tuple[str, str], tuple[_Renamed, ...]]]" = weakref.WeakKeyDictionary()
+_renamed: "weakref.WeakKeyDictionary[type, dict[tuple[str, str, str], Optional[_Renamed]]]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
-def _renamed_methods(spec: WorkerSpec, flavor: str, blocking: bool, class_name: str) -> tuple[_Renamed, ...]:
-    """The worker's call functions for one proxy class (``class_name`` names mode and blocking) and flavor."""
+def _renamed_method(
+    spec: WorkerSpec, method: MethodSpec, flavor: str, blocking: bool, class_name: str
+) -> Optional[_Renamed]:
+    """``method``'s call function of ``flavor`` for one proxy class (``class_name`` names mode and blocking), or
+    None when the method cannot have one."""
     per_class = _renamed.get(spec.cls)
     if per_class is None:
         per_class = _renamed[spec.cls] = {}
-    key = (class_name, flavor)
-    renamed = per_class.get(key)
-    if renamed is None:
-        made: list[_Renamed] = []
-        for method in spec.methods:
-            arity = len(method.signature.parameters)
-            if arity > MAX_ARITY:
-                continue
+    key = (class_name, flavor, method.name)
+    if key not in per_class:
+        per_class[key] = None
+        arity = len(method.signature.parameters)
+        if arity <= MAX_ARITY:
             code = _template_code(flavor, arity, blocking)
             if _eligible(method, code):
-                made.append(_Renamed(method, code, f"{class_name}.{method.name}"))
-        renamed = per_class[key] = tuple(made)
-    return renamed
+                per_class[key] = _Renamed(method, code, f"{class_name}.{method.name}")
+    return per_class[key]
+
+
+Flavor = tuple[str, dict[str, Any]]
+"""Which template a call function comes from, and the values its closure holds (see ``call_functions``)."""
 
 
 def call_functions(
-    spec: WorkerSpec, flavor: str, blocking: bool, class_name: str, values: dict[str, Any], lifetime: object
+    spec: WorkerSpec, flavor_of: Callable[[MethodSpec], Flavor], blocking: bool, class_name: str, lifetime: object
 ) -> dict[str, Callable[..., Any]]:
-    """Each eligible method's call function for one proxy, its closure cells filled from ``values`` (plus ``name``).
+    """Each eligible method's call function for one proxy, of the flavor ``flavor_of`` gives that method, its
+    closure cells filled from that flavor's values (plus ``name``).
 
     Each function holds ``lifetime`` (see ``concurry.core.proxy.Lifetime``), so the worker outlives the proxy
     while a call function of it is still referenced.
     """
-    namespace = flavor_namespace(flavor)
     functions: dict[str, Callable[..., Any]] = {}
-    for renamed in _renamed_methods(spec, flavor, blocking, class_name):
+    for method in spec.methods:
+        flavor, values = flavor_of(method)
+        renamed = _renamed_method(spec, method, flavor, blocking, class_name)
+        if renamed is None:
+            continue
         cells = tuple(_cell(free, renamed.name, values) for free in renamed.code.co_freevars)
-        function = FunctionType(renamed.code, namespace, renamed.name, renamed.defaults, cells)
+        function = FunctionType(renamed.code, flavor_namespace(flavor), renamed.name, renamed.defaults, cells)
         function.__qualname__ = renamed.qualname
         function.__annotations__ = renamed.annotations
         function.__doc__ = renamed.doc

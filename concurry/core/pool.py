@@ -28,7 +28,8 @@ from concurry.core.backend import backend_class
 from concurry.core.errors import WorkerDiedError
 
 if TYPE_CHECKING:
-    from concurry.codegen.spec import WorkerSpec
+    from concurry.codegen.calls import Flavor
+    from concurry.codegen.spec import MethodSpec, WorkerSpec
     from concurry.core.backend import Backend
     from concurry.core.future import Future
     from concurry.core.options import WorkerOptions
@@ -96,8 +97,8 @@ class WorkerPool:
     def _counted_dispatch(self) -> bool:
         return self._bound is not None or self._policy != "round_robin"
 
-    def call_flavor(self, others: Submit) -> tuple[str, dict[str, Any]]:
-        """What the proxy's call functions are made of (see ``concurry.codegen.calls``).
+    def call_flavor(self, others: Submit, method: MethodSpec) -> Flavor:
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``): the same for every method.
 
         Thread members under plain round robin are fed by the call functions themselves (``thread_pool``): each
         call takes its turn from the rotation ``submit`` uses, so calls of either path share one round robin, and

@@ -15,7 +15,7 @@ import threading
 import time
 import weakref
 from functools import partial
-from typing import TYPE_CHECKING, Any, Generic, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Generic, Optional, TypeVar
 
 from pydantic import BaseModel, PrivateAttr
 from typing_extensions import Self
@@ -33,6 +33,9 @@ from concurry.core.unwrap import submit_unwrapped, unwrapping
 
 if TYPE_CHECKING:
     from types import TracebackType
+
+    from concurry.codegen.calls import Flavor
+    from concurry.codegen.spec import MethodSpec
 
 __all__ = [
     "AsyncioWorkerProxy",
@@ -209,10 +212,11 @@ def start_worker(
     others = _hot_path_submit(backend, options.unwrap_futures, scanned=True)
     call_flavor = getattr(backend, "call_flavor", None)
     if call_flavor is None:
-        flavor, values = "forward", {"submit": backend.submit, "others": others}
+        forward: Flavor = ("forward", {"submit": backend.submit, "others": others})
+        flavor_of: Callable[[MethodSpec], Flavor] = lambda method: forward
     else:
-        flavor, values = call_flavor(others)
-    vars(proxy).update(call_functions(spec, flavor, options.blocking, cls.__qualname__, values, lifetime))
+        flavor_of = partial(call_flavor, others)
+    vars(proxy).update(call_functions(spec, flavor_of, options.blocking, cls.__qualname__, lifetime))
     return proxy
 
 
