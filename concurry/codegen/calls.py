@@ -8,11 +8,12 @@ the generated class method. It is a closure over exactly what the call needs (th
 methods, ...), with the worker method's name, parameters, defaults and annotations, so ``inspect.signature``,
 keyword arguments and arity errors are the same as the class method's.
 
-The bodies come from ``templates/calls.py.j2``, rendered and compiled once per process and backend flavor (no
-per-class compile): a factory per arity returns a closure with parameters ``a0, a1, ...``; for each worker method the
-closure's code object is copied once with the method's own parameter names (``CodeType.replace``), and each proxy
-instantiates that code with its own closure cells. The same template gives the sync and thread backends their
-generic ``submit``, so each backend's hot path is written once (future arguments of ``submit`` calls are found by
+The bodies come from ``templates/calls.py.j2``, rendered and compiled once per process and flavor (no per-class
+compile; the backend picks each method's flavor, see ``concurry.core.backend.Backend``): a factory per arity returns
+a closure with parameters ``a0, a1, ...``; for each worker method the closure's code object is copied once with the
+method's own parameter names (``CodeType.replace``), and each proxy instantiates that code with its own closure
+cells. The same template gives the sync, thread and asyncio backends their generic ``submit`` (asyncio: of sync
+methods), so each backend's hot path is written once (future arguments of ``submit`` calls are found by
 ``concurry.core.unwrap.unwrapping``, like any backend's).
 """
 

@@ -21,11 +21,11 @@ __all__ = ["Backend", "BackendFactory", "Built", "backend_class", "make_instance
 class Backend(Protocol):
     """Runs one worker. ``submit`` is the hot path: no validation, no attribute lookups by name.
 
-    A backend may also offer ``call_flavor(others) -> (flavor, values)``: which template of
-    ``concurry/codegen/templates/calls.py.j2`` its proxy's call functions use and what their closures hold (sync mode,
-    thread mode and thread pools do); ``others`` takes the calls whose arguments may hold futures. Without it, call
-    functions forward to ``submit``. A backend with its own way of passing futures on (Ray) offers
-    ``submit_unwrapping`` too.
+    A backend may also offer ``call_flavor(others, method) -> (flavor, values)``: which template of
+    ``concurry/codegen/templates/calls.py.j2`` the call function of ``method`` (a ``MethodSpec``) uses and what its
+    closure holds (sync, thread and asyncio mode and thread pools do); ``others`` takes the calls whose arguments
+    may hold futures. Without it, call functions forward to ``submit``. A backend with its own way of passing
+    futures on (Ray) offers ``submit_unwrapping`` too.
     """
 
     stops_at_once: bool
