@@ -1,9 +1,17 @@
-"""The processes a test left behind: read from /proc, since process-mode workers are not ``multiprocessing``
-children (``multiprocessing.active_children()`` never lists them)."""
+"""What a test left behind: threads, and child processes read from /proc (process-mode workers are not
+``multiprocessing`` children, so ``multiprocessing.active_children()`` never lists them)."""
 
 from __future__ import annotations
 
 import os
+import threading
+
+REAPER = "concurry-reaper"  # one per process, started with the first worker: it stops dropped workers
+
+
+def worker_threads() -> set[threading.Thread]:
+    """Every thread but the reaper, which lives as long as the process once a worker has started."""
+    return {thread for thread in threading.enumerate() if thread.name != REAPER}
 
 
 def child_pids() -> set[int]:

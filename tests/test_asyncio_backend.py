@@ -18,6 +18,8 @@ from typing import Any, Callable
 
 import pytest
 
+from _processes import worker_threads
+
 from concurry import CancelledError, ConcurrentFuture, TaskWorker, Worker, WorkerStoppedError
 
 pytestmark = [pytest.mark.usefixtures("stop_workers"), pytest.mark.timeout(30)]
@@ -548,14 +550,14 @@ def test_a_dropped_proxy_is_reclaimed_and_its_threads_end() -> None:
 
 @pytest.mark.timeout(60)
 def test_200_start_stop_cycles_leave_no_threads_or_file_descriptors() -> None:
-    threads_before = set(threading.enumerate())  # a thread of an earlier test may end meanwhile; none may start
+    threads_before = worker_threads()  # a thread of an earlier test may end meanwhile; none may start
     fds_before = len(os.listdir("/proc/self/fd"))
     for i in range(200):
         worker = HybridWorker.options(mode="asyncio").init()
         assert worker.sync_operation(i).result() == i + 10
         worker.async_operation(i)  # left pending: stop() finishes it
         worker.stop()
-    assert set(threading.enumerate()) <= threads_before
+    assert worker_threads() <= threads_before
     assert len(os.listdir("/proc/self/fd")) <= fds_before
 
 

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 import pytest
 
-from _processes import child_pids
+from _processes import child_pids, worker_threads
 
 from concurry import BaseFuture, CancelledError, TaskWorker, Worker
 
@@ -180,13 +180,13 @@ class PydanticNames(Worker):
 
 
 def threads_and_children() -> tuple[set[threading.Thread], set[int]]:
-    return set(threading.enumerate()), child_pids()
+    return worker_threads(), child_pids()
 
 
 def assert_reclaimed(before: tuple[set[threading.Thread], set[int]], timeout: float = 10.0) -> None:
     threads, children = before
-    assert wait_until(lambda: set(threading.enumerate()) <= threads, timeout), (
-        f"threads left behind: {set(threading.enumerate()) - threads}"
+    assert wait_until(lambda: worker_threads() <= threads, timeout), (
+        f"threads left behind: {worker_threads() - threads}"
     )
     assert wait_until(lambda: child_pids() <= children, timeout), (
         f"child processes left behind: {child_pids() - children}"
@@ -682,7 +682,7 @@ def test_invalid_options_start_nothing() -> None:
     for bad in ({"mode": "nope"}, {"mode": "thread", "mp_context": "spawn"}, {"mode": "thread", "x": 1}):
         with pytest.raises(ValueError):
             Busy.options(**bad).init()
-    assert set(threading.enumerate()) <= before[0]
+    assert worker_threads() <= before[0]
 
 
 # -- stop ------------------------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 
+from _processes import worker_threads
+
 from concurry import Worker
 from concurry.codegen.calls import MAX_ARITY
 
@@ -134,7 +136,7 @@ def test_a_call_function_kept_after_stop_refuses_the_call(mode: str) -> None:
 
 @pytest.mark.parametrize("mode", ["sync", "thread", "asyncio"])
 def test_a_call_function_keeps_its_worker_alive_and_dropping_it_reclaims_the_worker(mode: str) -> None:
-    before = set(threading.enumerate())
+    before = worker_threads()
     worker = Shapes.options(mode=mode).init()
     proxy = weakref.ref(worker)
     one = worker.one
@@ -146,10 +148,10 @@ def test_a_call_function_keeps_its_worker_alive_and_dropping_it_reclaims_the_wor
     gc.collect()
     deadline = threading.Event()
     for _ in range(200):
-        if set(threading.enumerate()) <= before:
+        if worker_threads() <= before:
             break
         deadline.wait(0.05)
-    assert set(threading.enumerate()) <= before, f"threads left behind: {set(threading.enumerate()) - before}"
+    assert worker_threads() <= before, f"threads left behind: {worker_threads() - before}"
 
 
 @pytest.mark.parametrize("mode", ["thread", "asyncio", "sync"])

@@ -23,7 +23,7 @@ import pytest
 from concurry import CancelledError, ConcurrentFuture, RemoteTraceback, TaskWorker, Worker, WorkerDiedError
 from concurry.backends.process import UnpicklableExceptionError
 
-from _processes import child_pids
+from _processes import child_pids, worker_threads
 
 pytestmark = pytest.mark.usefixtures("stop_workers")
 
@@ -620,13 +620,13 @@ def test_start_stop_cycles_leave_no_threads_processes_or_descriptors() -> None:
     warm = Counter.options(mode="process").init()
     warm.add(1).result(timeout=20)
     warm.stop()
-    threads, children, fds = set(threading.enumerate()), child_pids(), open_fds()
+    threads, children, fds = worker_threads(), child_pids(), open_fds()
     for cycle in range(200):
         worker = Counter.options(mode="process").init(cycle)
         if cycle % 20 == 0:
             assert worker.add(1).result(timeout=20) == cycle + 1
         worker.stop()
-    assert wait_until(lambda: set(threading.enumerate()) <= threads), set(threading.enumerate()) - threads
+    assert wait_until(lambda: worker_threads() <= threads), worker_threads() - threads
     assert child_pids() <= children, child_pids() - children
     assert open_fds() <= fds, open_fds() - fds
 
