@@ -210,7 +210,8 @@ def start_worker(
     object.__setattr__(proxy, "_submit", submit)
     object.__setattr__(proxy, "_lifetime", lifetime)
     object.__setattr__(proxy, "_finalizer", weakref.finalize(lifetime, _stop_dropped, backend))
-    _start_reaper_once()
+    if not backend.stops_at_once:
+        _start_reaper_once()
     others = _hot_path_submit(backend, options.unwrap_futures, scanned=True)
     call_flavor = getattr(backend, "call_flavor", None)
     if call_flavor is None:
@@ -225,8 +226,9 @@ def start_worker(
 # -- stopping dropped workers ---------------------------------------------------------------------------------------
 # A dropped worker's finalizer may run wherever the last reference went: in any thread, an event loop included, or
 # inside the garbage collector at an arbitrary allocation. So it only puts the backend on a SimpleQueue (safe to call
-# from finalizers); the reaper thread, started with the first worker, stops each on a thread of its own, and the
-# calls already made still finish. At interpreter exit everything left is stopped within one timeout.
+# from finalizers); the reaper thread, started with the first worker that is not sync mode's, stops each on a thread
+# of its own, and the calls already made still finish. At interpreter exit everything left is stopped within one
+# timeout.
 
 _EXIT = object()  # put on the reaper's queue at exit: every drop queued before it has its stop thread registered
 _drops: SimpleQueue[Any] = SimpleQueue()
