@@ -913,6 +913,46 @@ def test_exit_lets_a_dropped_workers_calls_finish(mode: str, tmp_path: Path) -> 
     assert written.read_text() == "written"
 
 
+NO_NEW_THREADS_AT_EXIT_SCRIPT = """
+import pathlib, sys, threading, time
+from concurry import Worker
+
+start = threading.Thread.start
+
+def refuse_stop_threads(thread):  # what Python 3.12+ does once interpreter shutdown has begun
+    if thread.name == "concurry-stop":
+        raise RuntimeError("can't create new thread at interpreter shutdown")
+    start(thread)
+
+threading.Thread.start = refuse_stop_threads
+
+class Writer(Worker):
+    def write(self, path, seconds):
+        time.sleep(seconds)
+        pathlib.Path(path).write_text("written")
+
+worker = Writer.options(mode="thread").init()
+worker.write(sys.argv[1], 0.5)
+del worker
+print("end of script", flush=True)
+"""
+
+
+def test_a_dropped_worker_is_stopped_even_when_no_thread_can_be_started(tmp_path: Path) -> None:
+    """Python 3.12+ refuses new threads once shutdown has begun, which a drop just before exit can meet: the
+    reaper then stops the worker itself."""
+    script = tmp_path / "no_new_threads.py"
+    script.write_text(textwrap.dedent(NO_NEW_THREADS_AT_EXIT_SCRIPT))
+    written = tmp_path / "written.txt"
+    completed = subprocess.run(
+        [sys.executable, str(script), str(written)], capture_output=True, text=True, timeout=60, cwd=REPO
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.splitlines() == ["end of script"]
+    assert "Traceback" not in completed.stderr and "Exception ignored" not in completed.stderr
+    assert written.read_text() == "written"
+
+
 BUSY_AT_EXIT_SCRIPT = """
 import os, sys, time
 import concurry.core.proxy

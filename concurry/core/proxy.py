@@ -238,12 +238,15 @@ _dropped_stops: set[threading.Thread] = set()  # stops of dropped workers still 
 _exit_deadline: Optional[float] = None  # set at interpreter exit: every worker still running shares one timeout
 
 
+def _time_to_stop() -> float:
+    """``DEFAULT_STOP_TIMEOUT``, or at interpreter exit what is left of the exit's one timeout."""
+    return DEFAULT_STOP_TIMEOUT if _exit_deadline is None else max(_exit_deadline - time.monotonic(), 0.0)
+
+
 def _stop_dropped(backend: Backend) -> None:
     """The finalizer of a dropped worker (see above)."""
-    if _exit_deadline is not None:
-        backend.stop(max(_exit_deadline - time.monotonic(), 0.0))
-    elif backend.stops_at_once or _reaper is None:
-        backend.stop(DEFAULT_STOP_TIMEOUT)
+    if _exit_deadline is not None or backend.stops_at_once or _reaper is None:
+        backend.stop(_time_to_stop())
     else:
         _drops.put(backend)
 
@@ -256,13 +259,17 @@ def _reap() -> None:
             return
         stopping = threading.Thread(target=_stop_in_background, args=(backend,), name="concurry-stop", daemon=True)
         _dropped_stops.add(stopping)
-        stopping.start()
+        try:
+            stopping.start()
+        except RuntimeError:  # interpreter shutdown has begun, and Python 3.12+ starts no thread then: stop it here
+            _dropped_stops.discard(stopping)
+            backend.stop(_time_to_stop())
         del backend, stopping
 
 
 def _stop_in_background(backend: Backend) -> None:
     try:
-        backend.stop(DEFAULT_STOP_TIMEOUT)
+        backend.stop(_time_to_stop())
     finally:
         _dropped_stops.discard(threading.current_thread())
 
@@ -286,7 +293,8 @@ def _at_exit() -> None:
         _drops.put(_EXIT)
         _reaper_reached_exit.wait(DEFAULT_STOP_TIMEOUT)
     for stopping in list(_dropped_stops):
-        stopping.join(max(deadline - time.monotonic(), 0.0))
+        if stopping.ident is not None:  # started (the reaper registers a stop just before starting it)
+            stopping.join(max(deadline - time.monotonic(), 0.0))
 
 
 def _forget_reaper_after_fork() -> None:
