@@ -3,17 +3,16 @@
 # (package-private protocol).
 """Sync mode: the call runs in the caller's thread before the proxy method returns.
 
-Calls run the worker's bound methods, which ``submit`` finds in ``methods`` (a dict) and each of the proxy's call
-functions holds in a closure cell of ``method_cells`` (both from ``concurry/codegen/templates/calls.py.j2``; a cell
-costs less to read than a dict). ``stop()`` replaces each bound method, in the dict and in the cells, by one that
-raises ``Refused``, which ``failed`` turns into the stopped-worker error, so no call needs a stopped check of its
-own.
+Calls run the worker's bound methods, each held in a closure cell of ``methods``: the proxy's call function of a
+method holds that cell itself, and ``submit`` finds it by name (both from ``concurry/codegen/templates/calls.py.j2``).
+``stop()`` refills each cell with a function that raises ``Refused``, which ``failed`` turns into the stopped-worker
+error, so no call needs a stopped check of its own.
 """
 
 from __future__ import annotations
 
 from types import CellType
-from typing import Any, Callable, Mapping, NoReturn, Optional
+from typing import Any, Mapping, NoReturn, Optional
 
 from concurry.codegen.calls import Flavor, flavor_namespace
 from concurry.codegen.spec import MethodSpec, WorkerSpec
@@ -38,8 +37,7 @@ def _refuse(*args: Any, **kwargs: Any) -> NoReturn:
 
 class SyncBackend:
     __slots__ = (
-        "_spec", "_init_args", "_init_kwargs", "methods", "method_cells", "_runner", "_stopped", "_worker_side",
-        "submit",
+        "_spec", "_init_args", "_init_kwargs", "methods", "_runner", "_stopped", "_worker_side", "submit",
     )
 
     submit: Submit
@@ -52,24 +50,23 @@ class SyncBackend:
         self._spec = spec
         self._init_args = init_args
         self._init_kwargs = dict(init_kwargs)
-        self.methods: dict[str, Callable[..., Any]] = {}
-        self.method_cells: dict[str, CellType] = {}
+        self.methods: dict[str, CellType] = {}  # the cell of each bound method, by name
         self._runner = CoroutineRunner()
         self._stopped = False
         self._worker_side = worker_side_config(spec, options)
         self.submit = flavor_namespace("sync")["submit_function"](self.methods, self.failed, self.awaited)
 
     def call_flavor(self, others: Submit, method: MethodSpec) -> Flavor:
-        """What the proxy's call functions are made of (see ``concurry.codegen.calls``): the same for every method."""
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``): ``method``'s own cell."""
         return "sync", {
-            "method_cells": self.method_cells, "failed": self.failed, "awaited": self.awaited, "others": others
+            "method": self.methods[method.name], "failed": self.failed, "awaited": self.awaited, "others": others
         }
 
     def start(self) -> None:
         # setup errors raise here, at init()
         instance = make_instance(self._spec.cls, self._init_args, self._init_kwargs)
-        self.methods.update(bind_methods(instance, self._spec, self._worker_side))
-        self.method_cells.update((name, CellType(method)) for name, method in self.methods.items())
+        bound = bind_methods(instance, self._spec, self._worker_side)
+        self.methods.update((name, CellType(method)) for name, method in bound.items())
 
     def failed(self, error: Exception) -> SyncFuture[Any]:
         """The future of a call that raised ``error``; a call to a stopped worker raises instead."""
@@ -87,10 +84,7 @@ class SyncBackend:
     def stop(self, timeout: Optional[float]) -> None:
         if not self._stopped:
             self._stopped = True
-            methods = self.methods
-            for name in methods:
-                methods[name] = _refuse
-            for cell in self.method_cells.values():
+            for cell in self.methods.values():
                 cell.cell_contents = _refuse
             self._runner.close()
 

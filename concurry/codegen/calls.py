@@ -153,12 +153,10 @@ def call_functions(
 
 
 def _cell(free: str, method_name: str, values: dict[str, Any]) -> CellType:
-    """The closure cell of template name ``free``: the template's names are the keys of ``values``, underscored;
-    ``_name`` is the method's name, and ``_method`` is the backend's own cell for that method (sync mode: ``stop()``
-    refills it)."""
+    """The closure cell of template name ``free``: the template's names are the keys of ``values``, underscored, and
+    ``_name`` is the method's name. A value that is a cell is used as it is: the backend keeps it to refill later
+    (sync mode's ``stop()`` does)."""
     if free == "_name":
         return CellType(method_name)
-    if free == "_method":
-        cell: CellType = values["method_cells"][method_name]
-        return cell
-    return CellType(values[free[1:]])
+    value = values[free[1:]]
+    return value if isinstance(value, CellType) else CellType(value)
