@@ -2,10 +2,10 @@
 
 Routing is decided once, from the worker's spec: names in ``spec.async_methods`` go to the loop, every other
 call to the sync thread, so a slow sync method never stalls the loop and a long async call never holds up a sync
-one. The sync thread is thread mode's: its calls are queued as in thread mode (by the proxy's call functions and
-by ``submit``) and run by ``run_queued``, with thread mode's stop protocol (the stopping flag is read after the
-put). A coroutine returned by a sync method is handed back to the loop
-rather than run on the sync thread; ``TaskWorker.submit`` of an async function goes to the loop directly.
+one. The sync thread is thread mode's: its calls go through a ``CallQueue`` (queued by the proxy's call functions
+and by ``submit``, with thread mode's stop protocol) and are run by ``run_queued``. A coroutine returned by a sync
+method is handed back to the loop rather than run on the sync thread; ``TaskWorker.submit`` of an async function
+goes to the loop directly.
 
 Calls reach the loop through an inbox drained in batches: a burst of submissions costs one loop wake-up, not
 one each. The instance is created on the loop before ``start()`` returns, so setup errors raise at ``init()``
@@ -20,11 +20,10 @@ import threading
 import time
 from collections import deque
 from inspect import iscoroutinefunction
-from queue import SimpleQueue
 from typing import Any, Awaitable, Callable, Mapping, Optional
 
-from concurry.backends.thread import queue_flavor, run_queued, stop_thread
-from concurry.codegen.calls import Flavor, flavor_namespace
+from concurry.backends.thread import CallQueue, run_queued, stop_thread
+from concurry.codegen.calls import Flavor
 from concurry.codegen.spec import MethodSpec, WorkerSpec
 from concurry.core.backend import make_instance
 from concurry.core.execution import CoroutineType, bind_methods
@@ -58,9 +57,7 @@ class AsyncioBackend:
         "_worker_side",
         "_lock",
         "_stopped",
-        "_queue",
-        "_stopping",
-        "_submit_sync",
+        "_sync_calls",
         "_sync_thread",
         "_loop",
         "_loop_thread",
@@ -91,9 +88,7 @@ class AsyncioBackend:
         # Guards _stopped/_loop_open against submissions, so nothing is queued once shutdown has begun.
         self._lock = threading.Lock()
         self._stopped = False
-        self._queue: SimpleQueue[Optional[ConcurrentFuture[Any]]] = SimpleQueue()
-        self._stopping: list[bool] = []  # non-empty once stop() has begun: the sync thread's calls read it
-        self._submit_sync = flavor_namespace("thread")["submit_function"](self._queue.put, self._stopping, spec.name)
+        self._sync_calls = CallQueue(spec.name)
         self._sync_thread: Optional[threading.Thread] = None
         self._loop: Optional[asyncio.AbstractEventLoop] = None
         self._loop_thread: Optional[threading.Thread] = None
@@ -125,7 +120,7 @@ class AsyncioBackend:
         self._methods = bind_methods(instance, self._spec, self._worker_side)
         self._sync_thread = threading.Thread(
             target=run_queued,
-            args=(self._queue, self._methods, self._hand_off),
+            args=(self._sync_calls.queue, self._methods, self._hand_off),
             name=f"concurry-asyncio-sync-{self._name}",
             daemon=True,
         )
@@ -137,7 +132,7 @@ class AsyncioBackend:
         elif method == self._task_submit and iscoroutinefunction(args[0]):
             call, args = args[0], args[1:]
         else:
-            return self._submit_sync(method, args, kwargs)  # type: ignore[no-any-return]
+            return self._sync_calls.submit(method, args, kwargs)
         future: ConcurrentFuture[Any] = ConcurrentFuture()
         with self._lock:
             if self._stopped:
@@ -150,15 +145,14 @@ class AsyncioBackend:
         queued for the sync thread as in thread mode; an async method's goes through ``submit`` to the loop."""
         if method.name in self._async_methods:
             return "forward", {"submit": self.submit, "others": others}
-        return queue_flavor((self._queue.put, self._stopping, self._name), others)
+        return self._sync_calls.flavor(others)
 
     def stop(self, timeout: Optional[float]) -> None:
         with self._lock:
             if self._stopped:
                 return
             self._stopped = True
-            self._stopping.append(True)  # before the sentinel: see concurry.backends.thread
-            self._queue.put(None)
+            self._sync_calls.close()
         if self._loop_thread is None:
             return
         if threading.current_thread() is self._loop_thread:
@@ -176,7 +170,7 @@ class AsyncioBackend:
     def _shut_down(self, timeout: Optional[float]) -> None:
         """Finish the sync thread's queue, then let the loop finish its calls; the timeout covers both."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        stop_thread(self._sync_thread, self._queue, timeout)
+        stop_thread(self._sync_thread, self._sync_calls.queue, timeout)
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         self._call_soon(self._begin_settling, remaining)
         assert self._loop_thread is not None

@@ -32,7 +32,7 @@ from concurry.core.unwrap import Submit
 from concurry.core.worker_side import WorkerSideConfig, worker_side_config
 
 __all__ = [
-    "NEW_THREAD_FUTURE", "ONE_ARGUMENT", "ThreadBackend", "ThreadFuture", "queue_flavor", "refuse_queued",
+    "NEW_THREAD_FUTURE", "ONE_ARGUMENT", "CallQueue", "ThreadBackend", "ThreadFuture", "refuse_queued",
     "run_queued", "serve_calls", "stop_thread",
 ]
 
@@ -60,11 +60,43 @@ ONE_ARGUMENT: Any = MappingProxyType[str, Any]({})
 call function of a one-parameter method queues it so (no tuple to build, free, or unpack into the call)."""
 
 
+class CallQueue:
+    """A worker thread's inbox, with the protocol every caller follows (see the module docstring): calls are queued
+    by ``submit`` and by call functions (``flavor``) and read the stopping flag after the put, and ``close()`` raises
+    the flag before it queues the sentinel. Thread mode's backend and asyncio mode's sync thread each have one."""
+
+    __slots__ = ("queue", "stopping", "worker_name", "submit")
+
+    submit: Submit
+
+    def __init__(self, worker_name: str) -> None:
+        self.queue: SimpleQueue[Optional[ConcurrentFuture[Any]]] = SimpleQueue()
+        self.stopping: list[bool] = []  # non-empty once closed
+        self.worker_name = worker_name
+        self.submit = flavor_namespace("thread")["submit_function"](self.queue.put, self.stopping, worker_name)
+
+    @property
+    def target(self) -> tuple[Callable[[ConcurrentFuture[Any]], None], list[bool], str]:
+        """What a call function needs to queue a call here: the queue's ``put``, the stopping flag and the worker's
+        name (for the stopped-worker error). A thread pool's call functions hold one per member."""
+        return self.queue.put, self.stopping, self.worker_name
+
+    def flavor(self, others: Submit) -> Flavor:
+        """The call functions of calls queued here (see ``concurry.codegen.calls``)."""
+        put, stopping, worker_name = self.target
+        return "thread", {"put": put, "stopping": stopping, "worker_name": worker_name, "others": others}
+
+    def close(self) -> bool:
+        """Raise the stopping flag, then queue the sentinel; False if it was closed already. Callers serialise it."""
+        if self.stopping:
+            return False
+        self.stopping.append(True)
+        self.queue.put(None)
+        return True
+
+
 class ThreadBackend:
-    __slots__ = (
-        "_spec", "_init_args", "_init_kwargs", "_queue", "_lock", "_stopping", "_thread", "submit",
-        "_worker_side",
-    )
+    __slots__ = ("_spec", "_init_args", "_init_kwargs", "call_queue", "_lock", "_thread", "submit", "_worker_side")
 
     submit: Submit
 
@@ -76,27 +108,20 @@ class ThreadBackend:
         self._spec = spec
         self._init_args = init_args
         self._init_kwargs = dict(init_kwargs)
-        self._queue: SimpleQueue[Optional[ConcurrentFuture[Any]]] = SimpleQueue()
+        self.call_queue = CallQueue(spec.name)
         self._lock = threading.Lock()  # serialises stop() calls only
-        self._stopping: list[bool] = []  # non-empty once stop() has begun; read by the submit functions
         self._thread: Optional[threading.Thread] = None
-        self.submit = flavor_namespace("thread")["submit_function"](self._queue.put, self._stopping, spec.name)
+        self.submit = self.call_queue.submit
         self._worker_side = worker_side_config(spec, options)
 
     def call_flavor(self, others: Submit, method: MethodSpec) -> Flavor:
         """What the proxy's call functions are made of (see ``concurry.codegen.calls``): the same for every method."""
-        return queue_flavor(self.queue_target, others)
-
-    @property
-    def queue_target(self) -> tuple[Callable[[ConcurrentFuture[Any]], None], list[bool], str]:
-        """What a call function needs to queue a call here: the queue's ``put``, the stopping flag (read after the
-        put, see the module docstring) and the worker's name (for the stopped-worker error)."""
-        return self._queue.put, self._stopping, self._spec.name
+        return self.call_queue.flavor(others)
 
     def start(self) -> None:
         self._thread = threading.Thread(
             target=serve_calls,
-            args=(self._queue, self._spec, self._init_args, self._init_kwargs, self._worker_side),
+            args=(self.call_queue.queue, self._spec, self._init_args, self._init_kwargs, self._worker_side),
             name=f"concurry-thread-{self._spec.name}",
             daemon=True,
         )
@@ -104,21 +129,13 @@ class ThreadBackend:
 
     def stop(self, timeout: Optional[float]) -> None:
         with self._lock:
-            if self._stopping:
+            if not self.call_queue.close():
                 return
-            self._stopping.append(True)  # before the sentinel: see the module docstring
-            self._queue.put(None)
-        stop_thread(self._thread, self._queue, timeout)
+        stop_thread(self._thread, self.call_queue.queue, timeout)
 
     @property
     def alive(self) -> bool:
-        return not self._stopping and self._thread is not None and self._thread.is_alive()
-
-
-def queue_flavor(target: tuple[Callable[[ConcurrentFuture[Any]], None], list[bool], str], others: Submit) -> Flavor:
-    """The call functions of calls queued on ``target`` (see ``ThreadBackend.queue_target``)."""
-    put, stopping, worker_name = target
-    return "thread", {"put": put, "stopping": stopping, "worker_name": worker_name, "others": others}
+        return not self.call_queue.stopping and self._thread is not None and self._thread.is_alive()
 
 
 def refuse_queued(future: ConcurrentFuture[Any], worker_name: str) -> Future[Any]:

@@ -111,7 +111,7 @@ class WorkerPool:
         if self._counted_dispatch or len(threads) != len(self.members):
             return "forward", {"submit": self.submit, "others": others}
         return "thread_pool", {
-            "turn": self._turn[0], "targets": [member.queue_target for member in threads], "others": others
+            "turn": self._turn[0], "targets": [member.call_queue.target for member in threads], "others": others
         }
 
     # -- dispatch -----------------------------------------------------------------------------------------------
