@@ -110,7 +110,6 @@ def _future_floor() -> Case:
     def call(x: int) -> SyncFuture[int]:
         future: SyncFuture[int] = SyncFuture()
         future._result = f(x)  # pyright: ignore[reportPrivateUsage]
-        future._exception = None  # pyright: ignore[reportPrivateUsage]
         return future
 
     def one(n: int) -> None:

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from concurry import CancelledError, ConcurrentFuture, SyncFuture, Worker
-from concurry.core.future import BaseFuture
+from concurry.core.future import BaseFuture, FailedSyncFuture
 from concurry.core.unwrap import DeferredCall
 
 pytestmark = [pytest.mark.usefixtures("stop_workers"), pytest.mark.timeout(90)]
@@ -208,7 +208,9 @@ def test_a_sync_future_passed_through_to_a_process_arrives_whole() -> None:
     assert inspector.get_future_id(future).result(timeout=30) == future.uuid
     copied = pickle.loads(pickle.dumps(future))
     assert (type(copied), copied.result(), copied.uuid, copied.done()) == (SyncFuture, 70, future.uuid, True)
-    failed = pickle.loads(pickle.dumps(SyncFuture.of_exception(KeyError("gone"))))
+    original_failure = SyncFuture.of_exception(KeyError("gone"))
+    failed = pickle.loads(pickle.dumps(original_failure))
+    assert (type(failed), failed.uuid, failed.done()) == (FailedSyncFuture, original_failure.uuid, True)
     with pytest.raises(KeyError, match="gone"):
         failed.result()
     assert copy.copy(future).result() == 70

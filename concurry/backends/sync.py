@@ -57,8 +57,9 @@ class SyncBackend:
         self.submit = flavor_namespace("sync")["submit_function"](self.methods, self.failed, self.awaited)
 
     def call_flavor(self, others: Submit, method: MethodSpec) -> Flavor:
-        """What the proxy's call functions are made of (see ``concurry.codegen.calls``): ``method``'s own cell."""
-        return "sync", {
+        """What the proxy's call functions are made of (see ``concurry.codegen.calls``): ``method``'s own cell, and a
+        test of its result for a coroutine unless its annotation rules one out."""
+        return "sync" if method.may_return_coroutine else "sync_no_coroutine", {
             "method": self.methods[method.name], "failed": self.failed, "awaited": self.awaited, "others": others
         }
 

@@ -8,8 +8,11 @@ exposed, even when the user overrides them (``post_initialize`` stays a lifecycl
 from __future__ import annotations
 
 import inspect
+import typing
 import weakref
 from dataclasses import dataclass, field
+from functools import cached_property
+from types import CoroutineType, UnionType
 from typing import Any, Optional
 
 __all__ = ["MethodSpec", "WorkerSpec", "spec_of"]
@@ -23,6 +26,14 @@ class MethodSpec:
     signature: inspect.Signature
     is_async: bool
     doc: Optional[str]
+    function: Any = field(default=None, compare=False, repr=False)  # what the class defines (for annotations)
+
+    @cached_property
+    def may_return_coroutine(self) -> bool:
+        """False when the method is not async and its return annotation rules out a coroutine (see
+        ``_admits_coroutine``): sync mode then returns its result without testing it for one. Worked out on first
+        use, since only sync mode asks."""
+        return self.is_async or _admits_coroutine(_return_annotation(self.function))
 
 
 @dataclass(frozen=True)
@@ -133,7 +144,41 @@ def _method_spec(cls: type, name: str, raw: Any) -> Optional[MethodSpec]:
         signature=signature,
         is_async=inspect.iscoroutinefunction(inspect.unwrap(target)) or inspect.iscoroutinefunction(target),
         doc=inspect.getdoc(target),
+        function=target,
     )
+
+
+def _return_annotation(function: Any) -> Any:
+    """``function``'s return annotation, a string one evaluated as ``typing.get_type_hints`` would (only this one:
+    evaluating every parameter's would double the cost of introspection); ``Any`` when there is none or it cannot
+    be evaluated."""
+    try:
+        annotation = inspect.get_annotations(function).get("return", Any)
+        if isinstance(annotation, str):
+            annotation = eval(annotation, getattr(inspect.unwrap(function), "__globals__", {}))
+    except Exception:  # a forward reference to a local name, a broken annotation, a callable without annotations
+        return Any
+    return annotation
+
+
+def _admits_coroutine(annotation: Any) -> bool:
+    """Whether a value of the annotated type may be a coroutine. Only forms known to rule one out say no: None,
+    literals, and classes a coroutine is not an instance of (``int``, ``list[str]``, a user's class); unions ask
+    each member; anything else (``Any``, ``object``, ``Awaitable``, type variables, protocols) says yes."""
+    if annotation is None or annotation is type(None):
+        return False
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is UnionType:
+        return any(_admits_coroutine(member) for member in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return False
+    klass = annotation if origin is None else origin
+    if klass is Any or not isinstance(klass, type):
+        return True
+    try:
+        return issubclass(CoroutineType, klass)
+    except Exception:  # a protocol that is not runtime-checkable, a metaclass that refuses
+        return True
 
 
 def _pydantic_validator_names(cls: type) -> set[str]:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable, Generator, Generic, Optional, T
 if TYPE_CHECKING:
     import asyncio
 
-__all__ = ["BaseFuture", "CancelledError", "ConcurrentFuture", "Future", "SyncFuture"]
+__all__ = ["BaseFuture", "CancelledError", "ConcurrentFuture", "FailedSyncFuture", "Future", "SyncFuture"]
 
 T = TypeVar("T")
 
@@ -252,13 +252,17 @@ else:
 class SyncFuture(Future[T]):
     """A future that is complete when created: sync mode runs the call before returning.
 
-    Built with ``of_result``/``of_exception`` (or the sync backend's inlined equivalent): the constructor is
-    the C-level ``object.__init__``, because a Python ``__init__`` would be a noticeable share of a sync call.
+    A call that returned gets a ``SyncFuture``; one that raised gets a ``FailedSyncFuture``, its subclass. So each
+    holds one outcome, and ``result()`` tests nothing: ``_exception`` is None for the class, not per instance.
+    Built with ``of_result``/``of_exception`` (or the sync backend's inlined equivalent): the constructor is the
+    C-level ``object.__init__``, because a Python ``__init__`` would be a noticeable share of a sync call.
     """
 
     __slots__ = ()
     _kind = "sync"
-    _state = FINISHED  # for the class, not per instance: one store less per call (nothing ever changes it)
+    # For the class, not per instance: one store less per call (nothing ever changes them).
+    _state = FINISHED
+    _exception: Optional[BaseException] = None
     if not TYPE_CHECKING:  # the same signature as Future.__init__, without its Python frame
         __init__ = object.__init__
 
@@ -266,38 +270,48 @@ class SyncFuture(Future[T]):
         raise AssertionError("a SyncFuture is created complete")  # pragma: no cover
 
     def result(self, timeout: Optional[float] = None) -> T:
-        exception = self._exception
-        if exception is None:
-            return self._result  # type: ignore[no-any-return]
-        raise exception
+        return self._result  # type: ignore[no-any-return]
 
     def add_done_callback(self, fn: Callable[[Future[T]], object]) -> None:
         _invoke_callback(fn, self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        """Pickled and copied by its outcome and uuid (the default would set ``_state``, which is the class's). The
-        uuid is made now if it was not yet, so the copy in another process has the same one."""
-        return type(self)._rebuilt, (self._result, self._exception, self.uuid)
+        """Pickled and copied by its outcome and uuid (the default would set the class's ``_state``). The uuid is
+        made now if it was not yet, so the copy in another process has the same one."""
+        return SyncFuture._rebuilt, (self._result, self._exception, self.uuid)
 
-    @classmethod
-    def _rebuilt(cls, result: Any, exception: Optional[BaseException], uuid: str) -> SyncFuture[Any]:
-        future = cls.of_exception(exception) if exception is not None else cls.of_result(result)
+    @staticmethod
+    def _rebuilt(result: Any, exception: Optional[BaseException], uuid: str) -> SyncFuture[Any]:
+        future: SyncFuture[Any] = (
+            SyncFuture.of_exception(exception) if exception is not None else SyncFuture[Any].of_result(result)
+        )
         future._uuid = uuid
         return future
 
     @classmethod
     def of_result(cls, value: T) -> SyncFuture[T]:
-        future: SyncFuture[T] = cls()
+        future: SyncFuture[T] = SyncFuture()
         future._result = value
-        future._exception = None
         return future
 
     @classmethod
     def of_exception(cls, exception: BaseException) -> SyncFuture[Any]:
-        future: SyncFuture[Any] = cls()
-        future._result = None
+        future: SyncFuture[Any] = FailedSyncFuture()
         future._exception = exception
         return future
+
+
+class FailedSyncFuture(SyncFuture[T]):
+    """A sync-mode future whose call raised: ``result()`` raises the call's exception."""
+
+    __slots__ = ()
+    # The slot SyncFuture's class attribute hides, back in place; a failed call has no result.
+    if not TYPE_CHECKING:
+        _exception = Future.__dict__["_exception"]
+    _result = None
+
+    def result(self, timeout: Optional[float] = None) -> T:
+        raise self._exception  # type: ignore[misc]
 
 
 class ConcurrentFuture(Future[T]):
