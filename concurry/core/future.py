@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["BaseFuture", "CancelledError", "ConcurrentFuture", "FailedSyncFuture", "Future", "SyncFuture"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 if TYPE_CHECKING:
     from typing import Protocol
@@ -282,20 +283,19 @@ class SyncFuture(Future[T]):
 
     @staticmethod
     def _rebuilt(result: Any, exception: Optional[BaseException], uuid: str) -> SyncFuture[Any]:
-        future: SyncFuture[Any] = (
-            SyncFuture.of_exception(exception) if exception is not None else SyncFuture[Any].of_result(result)
-        )
+        future = SyncFuture.of_exception(exception) if exception is not None else SyncFuture.of_result(result)
         future._uuid = uuid
         return future
 
-    @classmethod
-    def of_result(cls, value: T) -> SyncFuture[T]:
-        future: SyncFuture[T] = SyncFuture()
+    @staticmethod
+    def of_result(value: R) -> SyncFuture[R]:
+        future: SyncFuture[R] = SyncFuture()
         future._result = value
         return future
 
-    @classmethod
-    def of_exception(cls, exception: BaseException) -> SyncFuture[Any]:
+    @staticmethod
+    def of_exception(exception: BaseException) -> SyncFuture[Any]:
+        """A ``FailedSyncFuture``: the outcome picks the class."""
         future: SyncFuture[Any] = FailedSyncFuture()
         future._exception = exception
         return future
