@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import collections.abc
-from typing import Any, Awaitable, Coroutine, Literal, Optional, Protocol, TypeVar, Union
+import functools
+from typing import Any, Awaitable, Callable, Coroutine, Literal, Optional, Protocol, TypeVar, Union
 
 import pytest
 
@@ -31,6 +32,17 @@ class Record:
 async def seven() -> int:
     await asyncio.sleep(0)
     return 7
+
+
+def returns_a_coroutine(method: Callable[..., int]) -> Callable[..., Coroutine[Any, Any, int]]:
+    """A decorator that changes what a method returns while ``functools.wraps`` copies its ``-> int``."""
+
+    @functools.wraps(method)
+    def wrapper(*args: Any) -> Coroutine[Any, Any, int]:
+        method(*args)
+        return seven()
+
+    return wrapper
 
 
 class Annotated(Worker):
@@ -90,6 +102,10 @@ class Annotated(Worker):
     async def native(self) -> int:
         return await seven()
 
+    @returns_a_coroutine
+    def decorated(self) -> int:
+        return 1
+
 
 RULED_OUT = {"plain_int", "optional_int", "union_pipe", "nothing", "list_of", "literal", "own_class"}
 
@@ -97,7 +113,7 @@ RULED_OUT = {"plain_int", "optional_int", "union_pipe", "nothing", "list_of", "l
 def test_which_annotations_rule_out_a_coroutine() -> None:
     flags = {m.name: m.may_return_coroutine for m in spec_of(Annotated).methods}
     may = {"unannotated", "any_result", "as_object", "awaitable", "coroutine", "abc_coroutine", "union_with_awaitable",
-           "type_variable", "protocol", "unresolvable", "native"}
+           "type_variable", "protocol", "unresolvable", "native", "decorated"}
     assert flags == {**{name: False for name in RULED_OUT}, **{name: True for name in may}}
 
 
@@ -112,7 +128,7 @@ def test_each_method_gets_the_flavor_its_annotation_allows(blocking: bool) -> No
 
 @pytest.mark.parametrize(
     "method", ["unannotated", "any_result", "as_object", "awaitable", "coroutine", "abc_coroutine",
-               "union_with_awaitable", "unresolvable", "native"],
+               "union_with_awaitable", "unresolvable", "native", "decorated"],
 )
 def test_a_coroutine_is_run_when_the_annotation_allows_one(method: str) -> None:
     with Annotated.options(mode="sync").init() as worker:

@@ -31,9 +31,12 @@ class MethodSpec:
     @cached_property
     def may_return_coroutine(self) -> bool:
         """False when the method is not async and its return annotation rules out a coroutine (see
-        ``_admits_coroutine``): sync mode then returns its result without testing it for one. Worked out on first
-        use, since only sync mode asks."""
-        return self.is_async or _admits_coroutine(_return_annotation(self.function))
+        ``_admits_coroutine``): sync mode then returns its result without testing it for one. A decorated method
+        (one with ``__wrapped__``) keeps the test: ``functools.wraps`` copies the annotations of the function it
+        wraps, whatever the wrapper returns. Worked out on first use, since only sync mode asks."""
+        if self.is_async or hasattr(self.function, "__wrapped__"):
+            return True
+        return _admits_coroutine(_return_annotation(self.function))
 
 
 @dataclass(frozen=True)
@@ -155,7 +158,7 @@ def _return_annotation(function: Any) -> Any:
     try:
         annotation = inspect.get_annotations(function).get("return", Any)
         if isinstance(annotation, str):
-            annotation = eval(annotation, getattr(inspect.unwrap(function), "__globals__", {}))
+            annotation = eval(annotation, getattr(function, "__globals__", {}))
     except Exception:  # a forward reference to a local name, a broken annotation, a callable without annotations
         return Any
     return annotation
