@@ -955,10 +955,10 @@ def test_a_dropped_worker_is_stopped_even_when_no_thread_can_be_started(tmp_path
 
 BUSY_AT_EXIT_SCRIPT = """
 import os, sys, time
-import concurry.core.proxy
+import concurry.core.reaper
 from concurry import Worker
 
-concurry.core.proxy.DEFAULT_STOP_TIMEOUT = 1.5  # the exit's one timeout, shortened for the test
+concurry.core.reaper.DEFAULT_STOP_TIMEOUT = 1.5  # the exit's one timeout, shortened for the test
 
 class Napper(Worker):
     def pid(self):

@@ -30,7 +30,7 @@ class Backend(Protocol):
 
     stops_at_once: bool
     """True when ``stop()`` never waits for a call (sync mode), so a dropped worker can be stopped right where it
-    was dropped; any other is stopped on a thread of its own (see ``concurry.core.proxy``)."""
+    was dropped; any other is stopped on a thread of its own (see ``concurry.core.reaper``)."""
 
     def start(self) -> None:
         """Create the worker instance; errors surface per the mode (at once, or at the first result)."""
