@@ -4,7 +4,7 @@ A pipelined thread-mode caller holds one ``ThreadFuture`` per call until it read
 its own allocations trigger pass over them. This fills N futures the way a queued call does, the first K slots
 only, and times it with the collector running and paused; the difference is the collector's share per future.
 
-    python benchmarks/future_gc.py               # K = 2, 4, 6, 8 (8 is what a queued one-argument call fills)
+    python benchmarks/future_gc.py               # K = 1, 3, 5, 7 (a queued call fills 5, a completed one 7)
     python benchmarks/future_gc.py --rounds 31
 """
 
@@ -19,10 +19,11 @@ from typing import Any, Callable
 from concurry.backends.thread import NEW_THREAD_FUTURE
 from concurry.core.future import PENDING
 
-# The slots a thread-mode call function fills, in the order it fills them (concurry/codegen/templates/calls.py.j2).
+# The slots of a thread-mode call: the five its call function fills (concurry/codegen/templates/calls.py.j2), then
+# the two the worker thread adds (concurry.backends.thread.run_queued).
 SLOTS: tuple[tuple[str, Any], ...] = (
-    ("_state", PENDING), ("_call_args", 1), ("_call_name", "f"), ("_call_kwargs", None),
-    ("_exception", None), ("_callbacks", None), ("_waiter", None), ("_cancelling", False),
+    ("_state", PENDING), ("_exception", None), ("_callbacks", None), ("_call_name", "f"), ("_call_args", 1),
+    ("_started", True), ("_result", 1),
 )
 
 
@@ -68,7 +69,7 @@ def main() -> None:
     print(f"{options.futures} futures held, median of {options.rounds} samples, ns per future")
     per_future_ns(filler(len(SLOTS)), options.futures, 3)  # warm-up: the first samples of a process run slow
     print("filled slots   GC running   GC paused   collector's share")
-    for filled in (2, 4, 6, 8):
+    for filled in (1, 3, 5, 7):
         running, paused = per_future_ns(filler(filled), options.futures, options.rounds)
         print(f"{filled:>12}   {running:>10.1f}   {paused:>9.1f}   {running - paused:>17.1f}")
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from queue import Empty, SimpleQueue
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypeVar
 
 from concurry.codegen.calls import Flavor, flavor_namespace
@@ -32,7 +31,7 @@ from concurry.core.unwrap import Submit
 from concurry.core.worker_side import WorkerSideConfig, worker_side_config
 
 __all__ = [
-    "NEW_THREAD_FUTURE", "ONE_ARGUMENT", "CallQueue", "ThreadBackend", "ThreadFuture", "refuse_queued",
+    "NEW_THREAD_FUTURE", "CallQueue", "KeywordCall", "ThreadBackend", "ThreadFuture", "refuse_queued",
     "run_queued", "serve_calls", "stop_thread",
 ]
 
@@ -55,9 +54,14 @@ class ThreadFuture(ConcurrentFuture[T]):
 NEW_THREAD_FUTURE: Callable[[], ThreadFuture[Any]] = type.__call__.__get__(ThreadFuture)  # pyright: ignore[reportAttributeAccessIssue, reportUnknownMemberType, reportUnknownVariableType]
 """``ThreadFuture()`` through ``type.__call__`` bound to the class: the cheapest way to make one."""
 
-ONE_ARGUMENT: Any = MappingProxyType[str, Any]({})
-"""``_call_kwargs`` of a queued call whose ``_call_args`` is its one argument itself rather than a tuple of it: a
-call function of a one-parameter method queues it so (no tuple to build, free, or unpack into the call)."""
+class KeywordCall:
+    """``_call_args`` of a queued call with keyword arguments (made only by ``submit``; see ``run_queued``)."""
+
+    __slots__ = ("args", "kwargs")
+
+    def __init__(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.args = args
+        self.kwargs = kwargs
 
 
 class CallQueue:
@@ -184,6 +188,9 @@ def run_queued(
 ) -> None:
     """Run queued calls (futures carrying their call, as ``ThreadBackend.submit`` makes them) until the sentinel.
 
+    A call's ``_call_args`` is a tuple of its positional arguments, a ``KeywordCall``, or else its one argument
+    itself: a call function of a one-parameter method queues a lone argument so (no tuple to build, free or unpack),
+    and only when it is a leaf (``concurry.core.unwrap.LEAF_TYPES``), which a tuple never is.
     The future's claim and completion are inlined from ``ConcurrentFuture.set_running_or_notify_cancel`` and
     ``set_result``/``set_exception``: at one call per iteration, two method calls are a fair share of the loop.
     With ``hand_off`` (asyncio mode), a coroutine returned by a call is passed on with the call's future instead of
@@ -197,24 +204,23 @@ def run_queued(
             if future is None:
                 break
             future._started = True
-            if future._cancelling and not future._claim_contested():
+            if future._callbacks is not None and future._cancel_won():
                 continue
             future._state = RUNNING
             args = future._call_args
-            kwargs = future._call_kwargs
             future._call_args = ()  # the future outlives the call; its arguments need not
             try:
-                if kwargs is None:
+                form = type(args)  # pyright: ignore[reportUnknownVariableType]  # of an Any
+                if form is tuple:
                     result = methods[future._call_name](*args)
-                elif kwargs is ONE_ARGUMENT:
-                    result = methods[future._call_name](args)
+                elif form is KeywordCall:
+                    result = methods[future._call_name](*args.args, **args.kwargs)
                 else:
-                    future._call_kwargs = None
-                    result = methods[future._call_name](*args, **kwargs)
+                    result = methods[future._call_name](args)
                 if type(result) is CoroutineType:
                     if hand_off is not None:
                         hand_off(future, result)  # pyright: ignore[reportUnknownArgumentType]  # whoever took the coroutine completes the future
-                        del future, args, kwargs, result
+                        del future, args, result
                         continue
                     result = runner.run(result)  # pyright: ignore[reportUnknownArgumentType]  # a coroutine narrowed from Any
             except BaseException as error:
@@ -224,9 +230,9 @@ def run_queued(
                 future._result = result
                 del result
             future._state = FINISHED
-            if future._waiter is not None or future._callbacks is not None:
+            if future._callbacks is not None:
                 future._on_complete()
-            del future, args, kwargs
+            del future, args
     finally:
         runner.close()
 

@@ -43,7 +43,7 @@ _EMPTY = inspect.Parameter.empty
 @lru_cache(maxsize=None)
 def flavor_namespace(flavor: str) -> dict[str, Any]:
     """The executed template of ``flavor``: its ``submit_function`` factory (sync, thread) and ``call<n>`` factories."""
-    from concurry.backends.thread import NEW_THREAD_FUTURE, ONE_ARGUMENT, refuse_queued
+    from concurry.backends.thread import NEW_THREAD_FUTURE, KeywordCall, refuse_queued
 
     source = template("calls.py.j2").render(flavor=flavor, max_arity=MAX_ARITY, pending=PENDING)
     filename = f"<concurry {flavor} calls>"
@@ -54,7 +54,7 @@ def flavor_namespace(flavor: str) -> dict[str, Any]:
         "_SyncFuture": SyncFuture,
         "_new_thread_future": NEW_THREAD_FUTURE,
         "_refuse": refuse_queued,
-        "_one_argument": ONE_ARGUMENT,
+        "_KeywordCall": KeywordCall,
     }
     exec(compile(source, filename, "exec"), namespace)
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)

@@ -4,14 +4,17 @@ One generic ``Future[T]`` with the ``concurrent.futures.Future`` interface plus 
 Backends complete futures from their own threads. Futures are on every call's path, so they are built to be
 cheap: a ``SyncFuture`` is created complete, and a ``ConcurrentFuture`` takes no lock on the common path:
 
-- waiting uses one ``_thread`` lock, made only when someone waits on a call that is not done yet;
+- everything that watches a call goes into its one ``_callbacks`` list, None until someone watches: done-callbacks,
+  and the ``_thread`` lock a waiter blocks on (made only when someone waits on a call that is not done yet). So a
+  call nobody watches costs the thread that completes it one test, and the collector one slot;
 - the thread that starts a call claims it without the global lock: it announces itself (``_started``), then
-  looks for a cancel in progress (``_cancelling``), while ``cancel()`` raises that flag, then looks for the
-  announcement. Under the GIL one of the two always sees the other, so a queued call is either cancelled
-  (``cancel()`` returns True and the call never runs) or started (``cancel()`` returns False), never both;
+  looks for a cancel in progress, while ``cancel()`` makes ``_callbacks`` a list and raises ``_cancelling``,
+  then looks for the announcement. Under the GIL one of the two always sees the other, so a queued call is
+  either cancelled (``cancel()`` returns True and the call never runs) or started (``cancel()`` returns False),
+  never both. ``_cancelling`` stays unset until a cancel, and is only read once ``_callbacks`` is a list;
 - a running call is completed only by the thread running it, so its completion needs no lock either; waiters
-  and done-callbacks are published before the state is read again, and callbacks are taken from their list one
-  ``pop`` at a time, so each runs exactly once whichever side runs it.
+  and done-callbacks are published before the state is read again, and are taken from their list one ``pop`` at
+  a time, so each runs exactly once whichever side runs it.
 
 Transitions from PENDING straight to FINISHED or CANCELLED (a call failed before it started, a process-mode
 answer, ``Future.cancel``) take ``_transition_lock`` as before.
@@ -73,7 +76,7 @@ class Future(Generic[T]):
     _state: int
     _result: Any
     _exception: Optional[BaseException]
-    _callbacks: Optional[list[Callable[[Future[T]], object]]]
+    _callbacks: Optional[list[Any]]  # done-callbacks; a ConcurrentFuture's also holds the lock of any waiter
     _uuid: Optional[str]
 
     def __init__(self) -> None:
@@ -216,7 +219,10 @@ class Future(Generic[T]):
                 fn = callbacks.pop(0)
             except IndexError:
                 return
-            _invoke_callback(fn, self)
+            if type(fn) is LockType:  # a waiter's lock (ConcurrentFuture._wait)
+                fn.release()
+            else:
+                _invoke_callback(fn, self)
 
 
 def _invoke_callback(fn: Callable[[Future[Any]], object], future: Future[Any]) -> None:
@@ -317,30 +323,18 @@ class FailedSyncFuture(SyncFuture[T]):
 class ConcurrentFuture(Future[T]):
     """A future completed by another thread (thread, asyncio and process modes).
 
-    A queued thread-mode call is its own future: ``_call_name``, ``_call_args`` and ``_call_kwargs`` carry it, so
-    a call costs one object rather than a future and a tuple (``_call_kwargs`` is ``concurry.backends.thread``'s
-    ``ONE_ARGUMENT`` when ``_call_args`` is a lone argument rather than a tuple). See the module docstring for the
-    claiming protocol.
+    A queued thread-mode call is its own future: ``_call_name`` and ``_call_args`` carry it, so a call costs one
+    object rather than a future and a tuple (see ``concurry.backends.thread.run_queued`` for the forms of
+    ``_call_args``). See the module docstring for the claiming protocol.
     """
 
-    __slots__ = ("_waiter", "_cancelling", "_started", "_call_name", "_call_args", "_call_kwargs")
+    __slots__ = ("_cancelling", "_started", "_call_name", "_call_args")
     _kind = "concurrent"
 
-    _waiter: Optional[LockType]
-    _cancelling: bool
+    _cancelling: bool  # unset until cancel() runs
     _started: bool  # unset until a runner claims the call
     _call_name: str
-    _call_args: Any  # a tuple, or a lone argument (see above)
-    _call_kwargs: Optional[dict[str, Any]]
-
-    def __init__(self) -> None:
-        self._state = PENDING
-        self._result = None
-        self._exception = None
-        self._callbacks = None
-        self._uuid = None
-        self._waiter = None
-        self._cancelling = False
+    _call_args: Any
 
     def cancel(self) -> bool:
         """Cancel a call that has not started. Returns False once it runs or has finished."""
@@ -350,6 +344,8 @@ class ConcurrentFuture(Future[T]):
                 return True
             if state != PENDING:
                 return False
+            if self._callbacks is None:
+                self._callbacks = []  # where the runner looks before it looks for _cancelling
             self._cancelling = True
             if getattr(self, "_started", False):
                 return False  # the runner announced itself first: the call runs
@@ -360,15 +356,18 @@ class ConcurrentFuture(Future[T]):
     def set_running_or_notify_cancel(self) -> bool:
         """Claim the call for the runner; False if it was cancelled and must not run."""
         self._started = True
-        if self._cancelling and not self._claim_contested():
+        if self._callbacks is not None and self._cancel_won():
             return False
         self._state = RUNNING
         return True
 
-    def _claim_contested(self) -> bool:
-        """The runner announced itself while a cancel was under way: that cancel's decision stands."""
+    def _cancel_won(self) -> bool:
+        """For a runner that announced itself and then found the call watched: True if a cancel came first (the
+        call must not run). A cancel still under way when the runner announced itself decides under the lock."""
+        if not getattr(self, "_cancelling", False):
+            return False
         with _transition_lock:
-            return self._state != CANCELLED
+            return self._state == CANCELLED
 
     def set_result(self, value: T) -> None:
         if self._state == RUNNING:  # only the runner completes a running call: no one to race with
@@ -387,29 +386,31 @@ class ConcurrentFuture(Future[T]):
             self._finish(None, exception)
 
     def _wait(self, timeout: Optional[float]) -> None:
-        waiter = self._waiter
-        if waiter is None:
-            # Made before taking the lock, and the lock taken without a with-block: a caller that waits at once
-            # on a call it just queued holds the GIL for this stretch, while the woken worker needs it.
-            made = allocate_lock()
-            made.acquire()
-            _transition_lock.acquire()
-            try:
-                waiter = self._waiter
-                if waiter is None:
-                    waiter = self._waiter = made
-            finally:
-                _transition_lock.release()
-            if self._state >= FINISHED:  # completed before it could see the waiter: nothing will release it
-                return
+        # The lock is made before taking the global one, which is taken without a with-block: a caller that waits at
+        # once on a call it just queued holds the GIL for this stretch, while the woken worker needs it.
+        made = allocate_lock()
+        made.acquire()
+        _transition_lock.acquire()
+        try:
+            waiter = self._waiter_lock(made)
+        finally:
+            _transition_lock.release()
+        if self._state >= FINISHED:  # completed before it could see the waiter: nothing will release it
+            return
         if waiter.acquire(True, _NO_TIMEOUT if timeout is None else max(timeout, 0.0)):
             waiter.release()  # let every other waiter through as well
         elif self._state < FINISHED:
             raise TimeoutError(f"{self!r} did not complete within {timeout} seconds")
 
-    def _on_complete(self) -> None:
-        waiter = self._waiter
-        if waiter is not None:
-            waiter.release()
-        if self._callbacks is not None:
-            self._run_callbacks()
+    def _waiter_lock(self, made: LockType) -> LockType:
+        """The lock waiters block on, which completion releases: the one in ``_callbacks``, or ``made``, added
+        there. One per future, however often a caller times out and waits again. Called under the global lock."""
+        callbacks = self._callbacks
+        if callbacks is None:
+            self._callbacks = [made]
+            return made
+        for fn in callbacks:
+            if type(fn) is LockType:
+                return fn
+        callbacks.append(made)
+        return made

@@ -164,10 +164,11 @@ class DeferredCall(ConcurrentFuture[Any]):
     forwarded call if it has not started.
     """
 
-    __slots__ = ("_forward", "_waiting", "_inner")
+    __slots__ = ("_forward", "_waiting", "_inner", "_call_kwargs")
 
     _forward: Submit
     _waiting: int
+    _call_kwargs: Optional[dict[str, Any]]
     _inner: Optional[Future[Any]]
 
     def cancel(self) -> bool:
@@ -200,7 +201,7 @@ class DeferredCall(ConcurrentFuture[Any]):
         args, kwargs = self._call_args, self._call_kwargs
         self._call_args, self._call_kwargs = (), None
         self._started = True
-        if self._state != PENDING or (self._cancelling and not self._claim_contested()):
+        if self._state != PENDING or (self._callbacks is not None and self._cancel_won()):
             return  # cancelled, or failed by another argument
         try:
             inner = self._forward(self._call_name, args, kwargs)
