@@ -15,6 +15,7 @@ import textwrap
 import threading
 import time
 import weakref
+from _thread import LockType
 from pathlib import Path
 from typing import Any, Callable
 
@@ -280,6 +281,23 @@ def test_result_and_exception_with_timeout_raise_timeout_error(mode: str, gate: 
     gate.release()
     assert held.result(timeout=30) == "released"
     assert held.exception(timeout=0) is None
+    worker.stop()
+
+
+@concurrent_modes
+def test_waiting_again_after_a_timeout_reuses_the_waiters_lock(mode: str, gate: Gate) -> None:
+    """A waiter's lock is kept with the done-callbacks (``concurry.core.future``): a caller that polls with short
+    timeouts adds one, not one per attempt."""
+    worker = Busy.options(mode=mode).init()
+    held = worker.hold(*gate.paths)
+    gate.wait_started()
+    for _ in range(50):
+        with pytest.raises(TimeoutError):
+            held.result(timeout=0.001)
+    watchers = list(held._callbacks or [])
+    assert [type(w) for w in watchers] == [LockType]
+    gate.release()
+    assert held.result(timeout=30) == "released"
     worker.stop()
 
 

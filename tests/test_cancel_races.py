@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
+from _thread import LockType
 from collections import Counter
 from concurrent.futures import CancelledError
 from typing import Any, Iterator, Optional
@@ -55,6 +57,9 @@ class Recorder(Worker):
     def record_pair(self, i: int, tag: str) -> tuple[int, str]:
         self.log.append(i)
         return i, tag
+
+    def hold(self, gate: threading.Event) -> bool:
+        return gate.wait(30)
 
 
 def settle(worker: Any, futures: dict[int, Future[Any]], cancelled: set[int], log: list[int]) -> None:
@@ -118,6 +123,65 @@ def test_cancel_from_another_thread_while_calls_are_made_is_exact(mode: str) -> 
     thread.join(60)
     assert not thread.is_alive()
     settle(worker, futures, cancelled, log)
+    worker.stop()
+
+
+@in_process_modes
+def test_waiters_and_callbacks_racing_completion_each_get_the_outcome_once(mode: str) -> None:
+    """Waiters' locks and done-callbacks share one list, which the worker empties as it completes a call while
+    other threads add to it: each callback runs exactly once and each waiter returns its call's result, including
+    waiters that time out and wait again."""
+    log: list[int] = []
+    worker = recorder(mode, log)
+    total = 2_000
+    gate = threading.Event()
+    held = [worker.hold(gate) for _ in range(POOL_SIZE if mode == "thread-pool" else 1)]  # one per pool member
+    futures = [worker.record(i) for i in range(total)]
+    outcomes: Counter[int] = Counter()
+    counted = threading.Condition()
+    returned: list[list[int]] = [[], []]
+
+    def on_done(future: Future[Any]) -> None:
+        with counted:
+            outcomes[future.result(timeout=0)] += 1
+            counted.notify_all()
+
+    def blocking_watcher(order: range, returned: list[int]) -> None:
+        for i in order:
+            futures[i].add_done_callback(on_done)
+            returned.append(futures[i].result())  # a lost wake-up leaves this thread waiting: join() fails
+
+    def polling_watcher(order: range, returned: list[int]) -> None:
+        for i in order:
+            futures[i].add_done_callback(on_done)
+            while True:
+                try:
+                    returned.append(futures[i].result(timeout=0.0005))
+                    break
+                except TimeoutError:
+                    continue
+
+    orders = (range(total), range(total - 1, -1, -1))  # from both ends, so each meets calls running and queued
+    threads = [
+        threading.Thread(target=watcher, args=(order, into), daemon=True)
+        for watcher, order, into in zip((blocking_watcher, polling_watcher), orders, returned)
+    ]
+    for thread in threads:
+        thread.start()
+    waiting = (futures[0], futures[-1])  # the calls are held: both watchers come to wait on their first one
+    deadline = time.monotonic() + 30
+    while not all(any(type(w) is LockType for w in list(f._callbacks or [])) for f in waiting):
+        assert time.monotonic() < deadline, "the watchers never waited"
+        time.sleep(0.001)
+    gate.set()
+    assert [h.result(timeout=30) for h in held] == [True] * len(held)
+    for thread in threads:
+        thread.join(60)
+        assert not thread.is_alive()
+    assert returned == [list(orders[0]), list(orders[1])]
+    with counted:
+        assert counted.wait_for(lambda: sum(outcomes.values()) == 2 * total, timeout=30)
+    assert outcomes == Counter({i: 2 for i in range(total)})
     worker.stop()
 
 
