@@ -1,0 +1,114 @@
+"""A pipelined thread-mode call, phase by phase: queueing, running, reading the result, in one thread each.
+
+``overhead.py`` times the whole of a pipelined round, where the caller and the worker thread take turns on the
+GIL, so where the time goes is hard to see from it. Here each phase runs on its own, in the main thread, over the
+same calls: the caller's call function queues N calls (the garbage collector running, then paused), the worker
+thread's loop runs them (``run_queued``, called directly), and the caller reads the N results. The raw
+``SimpleQueue`` hand-off of ``overhead.py`` gets the same three phases. Figures are ns per call, medians of the
+rounds.
+
+    python benchmarks/thread_phases.py
+    python benchmarks/thread_phases.py --rounds 31 --calls 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import sys
+import time
+from queue import SimpleQueue
+from typing import Any, Callable, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from concurry.backends.thread import run_queued  # noqa: E402
+from concurry.codegen.calls import flavor_namespace  # noqa: E402
+
+
+class Echo:
+    def f(self, x: int) -> int:
+        return x
+
+
+def _timed(fn: Callable[[], Any], pause_gc: bool = False) -> tuple[float, Any]:
+    gc.collect()
+    if pause_gc:
+        gc.disable()
+    try:
+        start = time.perf_counter()
+        value = fn()
+        return time.perf_counter() - start, value
+    finally:
+        gc.enable()
+
+
+def concurry_phases(calls: int, rounds: int) -> dict[str, list[float]]:
+    """Seconds per phase and round for concurry's thread mode: a one-argument call function, as a proxy has."""
+    queue: SimpleQueue[Optional[Any]] = SimpleQueue()
+    call = flavor_namespace("thread")["call1"]("f", queue.put, [], "Echo", None)
+    methods = {"f": Echo().f}
+    phases: dict[str, list[float]] = {"queue (GC running)": [], "queue (GC paused)": [], "run": [], "read": []}
+    for _ in range(rounds):
+        for pause_gc in (False, True):
+            took, futures = _timed(lambda: [call(i) for i in range(calls)], pause_gc)
+            phases["queue (GC paused)" if pause_gc else "queue (GC running)"].append(took)
+            queue.put(None)
+            took, _ = _timed(lambda: run_queued(queue, methods))
+            if not pause_gc:
+                phases["run"].append(took)
+                took, _ = _timed(lambda: [future.result() for future in futures])
+                phases["read"].append(took)
+            del futures
+    return phases
+
+
+def raw_phases(calls: int, rounds: int) -> dict[str, list[float]]:
+    """The same phases for the raw hand-off: put N ints, answer each through a second queue, get N answers."""
+    inbox: SimpleQueue[Optional[int]] = SimpleQueue()
+    outbox: SimpleQueue[int] = SimpleQueue()
+    f = Echo().f
+
+    def queue_all() -> None:
+        for i in range(calls):
+            inbox.put(i)
+
+    def run_all() -> None:
+        get, put = inbox.get, outbox.put
+        while True:
+            x = get()
+            if x is None:
+                return
+            put(f(x))
+
+    def read_all() -> None:
+        get = outbox.get
+        for _ in range(calls):
+            get()
+
+    phases: dict[str, list[float]] = {"queue": [], "run": [], "read": []}
+    for _ in range(rounds):
+        phases["queue"].append(_timed(queue_all)[0])
+        inbox.put(None)
+        phases["run"].append(_timed(run_all)[0])
+        phases["read"].append(_timed(read_all)[0])
+    return phases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=20_000, help="calls per round (default 20000, as overhead.py)")
+    parser.add_argument("--rounds", type=int, default=15, help="rounds (default 15)")
+    options = parser.parse_args()
+    print(f"{options.calls} calls a round, median of {options.rounds} rounds, ns per call")
+    for name, phases in (("concurry thread", concurry_phases(options.calls, options.rounds)),
+                         ("raw hand-off", raw_phases(options.calls, options.rounds))):
+        cells = "   ".join(f"{phase} {statistics.median(values) / options.calls * 1e9:.0f}"
+                           for phase, values in phases.items())
+        print(f"{name:<16} {cells}")
+
+
+if __name__ == "__main__":
+    main()
