@@ -119,21 +119,21 @@ def _future_floor() -> Case:
     return Case(one)
 
 
+def serve_raw(inbox: SimpleQueue[Optional[int]], outbox: SimpleQueue[int], f: Callable[[int], int]) -> None:
+    """The raw hand-off's worker loop: answer each int from ``inbox`` with ``f`` of it on ``outbox``, until None."""
+    get, put = inbox.get, outbox.put
+    while True:
+        x = get()
+        if x is None:
+            return
+        put(f(x))
+
+
 def _raw_queue() -> Case:
     """A thread fed through one ``SimpleQueue`` that answers through another: the thread hand-off floor."""
     inbox: SimpleQueue[Optional[int]] = SimpleQueue()
     outbox: SimpleQueue[int] = SimpleQueue()
-    f = Echo().f
-
-    def serve() -> None:
-        get, put = inbox.get, outbox.put
-        while True:
-            x = get()
-            if x is None:
-                return
-            put(f(x))
-
-    thread = threading.Thread(target=serve, daemon=True)
+    thread = threading.Thread(target=serve_raw, args=(inbox, outbox, Echo().f), daemon=True)
     thread.start()
     put, get = inbox.put, outbox.get
 

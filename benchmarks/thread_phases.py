@@ -26,11 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from concurry.backends.thread import run_queued  # noqa: E402
 from concurry.codegen.calls import flavor_namespace  # noqa: E402
-
-
-class Echo:
-    def f(self, x: int) -> int:
-        return x
+from overhead import Echo, serve_raw  # noqa: E402  # the worker and the raw hand-off that overhead.py times
 
 
 def _timed(fn: Callable[[], Any], pause_gc: bool = False) -> tuple[float, Any]:
@@ -75,14 +71,6 @@ def raw_phases(calls: int, rounds: int) -> dict[str, list[float]]:
         for i in range(calls):
             inbox.put(i)
 
-    def run_all() -> None:
-        get, put = inbox.get, outbox.put
-        while True:
-            x = get()
-            if x is None:
-                return
-            put(f(x))
-
     def read_all() -> None:
         get = outbox.get
         for _ in range(calls):
@@ -92,7 +80,7 @@ def raw_phases(calls: int, rounds: int) -> dict[str, list[float]]:
     for _ in range(rounds):
         phases["queue"].append(_timed(queue_all)[0])
         inbox.put(None)
-        phases["run"].append(_timed(run_all)[0])
+        phases["run"].append(_timed(lambda: serve_raw(inbox, outbox, f))[0])
         phases["read"].append(_timed(read_all)[0])
     return phases
 
