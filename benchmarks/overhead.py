@@ -325,7 +325,7 @@ def select(rows: list[Row], only: Optional[str]) -> list[Row]:
     return [r for r in rows if r.key in wanted]
 
 
-def _timed(fn: Callable[[int], object], n: int, pause_gc: bool) -> float:
+def timed(fn: Callable[[int], object], n: int, pause_gc: bool) -> float:
     """Microseconds per call of one run of ``fn(n)``, the cyclic GC paused during it with ``pause_gc``."""
     gc.collect()
     if pause_gc:
@@ -358,7 +358,7 @@ def measure(
                     if fn is None:
                         continue
                     try:
-                        value = _timed(fn, sizes[key], pause_gc)
+                        value = timed(fn, sizes[key], pause_gc)
                     except Exception as error:
                         unavailable[key] = f"failed while measured: {type(error).__name__}: {error}"
                         del cases[key], samples[key]

@@ -14,50 +14,48 @@ rounds.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import statistics
 import sys
-import time
 from queue import SimpleQueue
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from concurry.backends.thread import run_queued  # noqa: E402
 from concurry.codegen.calls import flavor_namespace  # noqa: E402
-from overhead import Echo, serve_raw  # noqa: E402  # the worker and the raw hand-off that overhead.py times
-
-
-def _timed(fn: Callable[[], Any], pause_gc: bool = False) -> tuple[float, Any]:
-    gc.collect()
-    if pause_gc:
-        gc.disable()
-    try:
-        start = time.perf_counter()
-        value = fn()
-        return time.perf_counter() - start, value
-    finally:
-        gc.enable()
+from overhead import Echo, serve_raw, timed  # noqa: E402  # overhead.py's worker, raw hand-off and timing
 
 
 def concurry_phases(calls: int, rounds: int) -> dict[str, list[float]]:
-    """Seconds per phase and round for concurry's thread mode: a one-argument call function, as a proxy has."""
+    """µs per call, by phase and round, for concurry's thread mode: a one-argument call function, as a proxy has."""
     queue: SimpleQueue[Optional[Any]] = SimpleQueue()
     call = flavor_namespace("thread")["call1"]("f", queue.put, [], "Echo", None)
     methods = {"f": Echo().f}
+    futures: list[Any] = []
+
+    def queue_all(n: int) -> None:
+        nonlocal futures
+        futures = [call(i) for i in range(n)]
+
+    def run_all(_: int) -> None:
+        queue.put(None)
+        run_queued(queue, methods)
+
+    def read_all(_: int) -> None:
+        for future in futures:
+            future.result()
+
     phases: dict[str, list[float]] = {"queue (GC running)": [], "queue (GC paused)": [], "run": [], "read": []}
     for _ in range(rounds):
         for pause_gc in (False, True):
-            took, futures = _timed(lambda: [call(i) for i in range(calls)], pause_gc)
-            phases["queue (GC paused)" if pause_gc else "queue (GC running)"].append(took)
-            queue.put(None)
-            took, _ = _timed(lambda: run_queued(queue, methods))
+            queued = timed(queue_all, calls, pause_gc)
+            phases["queue (GC paused)" if pause_gc else "queue (GC running)"].append(queued)
+            ran = timed(run_all, calls, False)
             if not pause_gc:
-                phases["run"].append(took)
-                took, _ = _timed(lambda: [future.result() for future in futures])
-                phases["read"].append(took)
-            del futures
+                phases["run"].append(ran)
+                phases["read"].append(timed(read_all, calls, False))
+            futures = []
     return phases
 
 
@@ -67,21 +65,23 @@ def raw_phases(calls: int, rounds: int) -> dict[str, list[float]]:
     outbox: SimpleQueue[int] = SimpleQueue()
     f = Echo().f
 
-    def queue_all() -> None:
-        for i in range(calls):
+    def queue_all(n: int) -> None:
+        for i in range(n):
             inbox.put(i)
 
-    def read_all() -> None:
+    def run_all(_: int) -> None:
+        inbox.put(None)
+        serve_raw(inbox, outbox, f)
+
+    def read_all(n: int) -> None:
         get = outbox.get
-        for _ in range(calls):
+        for _ in range(n):
             get()
 
     phases: dict[str, list[float]] = {"queue": [], "run": [], "read": []}
     for _ in range(rounds):
-        phases["queue"].append(_timed(queue_all)[0])
-        inbox.put(None)
-        phases["run"].append(_timed(lambda: serve_raw(inbox, outbox, f))[0])
-        phases["read"].append(_timed(read_all)[0])
+        for phase, fn in (("queue", queue_all), ("run", run_all), ("read", read_all)):
+            phases[phase].append(timed(fn, calls, False))
     return phases
 
 
@@ -93,7 +93,7 @@ def main() -> None:
     print(f"{options.calls} calls a round, median of {options.rounds} rounds, ns per call")
     for name, phases in (("concurry thread", concurry_phases(options.calls, options.rounds)),
                          ("raw hand-off", raw_phases(options.calls, options.rounds))):
-        cells = "   ".join(f"{phase} {statistics.median(values) / options.calls * 1e9:.0f}"
+        cells = "   ".join(f"{phase} {statistics.median(values) * 1e3:.0f}"
                            for phase, values in phases.items())
         print(f"{name:<16} {cells}")
 
